@@ -1,0 +1,74 @@
+"""create_app(): the one Bolt app every run mode (socket, http, shell, tests) drives."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from bot.delivery import DeliveryWorker
+from bot.settings import Settings
+from handlers import register_listeners
+from handlers.common import Deps
+from storage.db import make_engine, migrate
+
+log = logging.getLogger(__name__)
+
+
+def make_client(settings: Settings) -> WebClient:
+    return WebClient(token=settings.bot_token or None, base_url=settings.slack_api_url)
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    run_migrations: bool = True,
+    start_worker: bool | None = None,
+) -> Deps:
+    engine = engine or make_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    client = make_client(settings)
+    deps = Deps(settings=settings, engine=engine, client=client)
+    deps.worker = DeliveryWorker(engine=engine, client=client)
+    if settings.delivery_worker if start_worker is None else start_worker:
+        deps.worker.start()
+    return deps
+
+
+def create_app(
+    settings: Settings,
+    deps: Deps | None = None,
+    *,
+    token_verification: bool = True,
+    process_before_response: bool = False,
+) -> App:
+    """`process_before_response` runs each listener to the end before answering (shell and in-process tests)."""
+    deps = deps or build_deps(settings)
+    app = App(
+        # The token travels with the client (whose base_url may point at a fake Slack).
+        signing_secret=settings.signing_secret or None,
+        client=deps.client,
+        token_verification_enabled=token_verification and bool(settings.bot_token),
+        name="partnerbot",
+        process_before_response=process_before_response,
+    )
+
+    def attach_deps(context: BoltContext, next: Any) -> None:  # noqa: A002 (Bolt's name)
+        # Only hands listeners their dependencies; sessions are opened by the listeners themselves.
+        context["deps"] = deps
+        next()
+
+    app.use(attach_deps)
+    register_listeners(app)
+
+    @app.error
+    def on_error(error: Exception, body: dict, logger: logging.Logger) -> None:
+        logger.exception("listener failed: %s", error)
+
+    app.deps = deps  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,165 @@
+"""Drive the app as Slack would: signed payloads in, and what the bot sent out read from the fake Slack.
+
+`Driver` dispatches in-process (the shell, fast tests); `HttpDriver` posts over real HTTP to a running
+server (end-to-end tests). Both share the same verbs: command, submit, click, shortcut, event.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.request import BoltRequest
+
+from bot import payloads
+from bot.fake_slack import TEAM_ID, FakeSlack
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body) if self.body and self.body.strip().startswith("{") else {}
+
+    @property
+    def text(self) -> str:
+        """What the user sees as the immediate (ephemeral) answer to a command."""
+        data = self.json
+        return data.get("text", "") if data else self.body
+
+
+class BaseDriver:
+    def __init__(self, fake: FakeSlack, signing_secret: str, team_id: str = TEAM_ID) -> None:
+        self.fake = fake
+        self.secret = signing_secret
+        self.team_id = team_id
+
+    def send(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> Reply:
+        raise NotImplementedError
+
+    def _signed(self, body: str, content_type: str) -> Reply:
+        return self.send(body, content_type, payloads.sign(self.secret, body))
+
+    # -- the verbs -----------------------------------------------------------------------------
+    def command(
+        self,
+        user: str,
+        command: str,
+        text: str = "",
+        *,
+        channel: str = "C0GENERAL",
+        team_id: str | None = None,
+        trigger_id: str | None = None,
+    ) -> Reply:
+        body = payloads.slash_command(
+            command,
+            text,
+            user_id=user,
+            team_id=team_id or self.team_id,
+            channel_id=channel,
+            response_url=self.fake.response_url(),
+            trigger_id=trigger_id,
+        )
+        return self._signed(body, "application/x-www-form-urlencoded")
+
+    def submit(
+        self, user: str, view: dict[str, Any], answers: dict[str, Any], *, team_id: str | None = None
+    ) -> Reply:
+        body = payloads.view_submission(view, answers, user_id=user, team_id=team_id or self.team_id)
+        return self._signed(body, "application/x-www-form-urlencoded")
+
+    def close(self, user: str, view: dict[str, Any], answers: dict[str, Any]) -> Reply:
+        body = payloads.view_closed(view, answers, user_id=user, team_id=self.team_id)
+        return self._signed(body, "application/x-www-form-urlencoded")
+
+    def click(
+        self,
+        user: str,
+        button: dict[str, Any],
+        *,
+        channel: str = "",
+        message: dict[str, Any] | None = None,
+        view: dict[str, Any] | None = None,
+        team_id: str | None = None,
+    ) -> Reply:
+        body = payloads.block_actions(
+            button,
+            user_id=user,
+            team_id=team_id or self.team_id,
+            channel_id=channel,
+            message=message,
+            view=view,
+        )
+        return self._signed(body, "application/x-www-form-urlencoded")
+
+    def shortcut(
+        self, user: str, message: dict[str, Any], *, channel: str, team_id: str | None = None
+    ) -> Reply:
+        body = payloads.message_action(
+            message, user_id=user, team_id=team_id or self.team_id, channel_id=channel
+        )
+        return self._signed(body, "application/x-www-form-urlencoded")
+
+    def event(self, event: dict[str, Any], *, team_id: str | None = None) -> Reply:
+        return self._signed(payloads.event(event, team_id=team_id or self.team_id), "application/json")
+
+    # -- reading what the bot did --------------------------------------------------------------
+    def opened_views(self) -> list[dict[str, Any]]:
+        """Every view the bot opened, pushed or updated, oldest first (as Slack stored it)."""
+        return [
+            c.response["view"]
+            for c in self.fake.calls
+            if c.method in ("views.open", "views.push", "views.update") and c.response.get("ok")
+        ]
+
+    def last_view(self) -> dict[str, Any]:
+        views = self.opened_views()
+        assert views, f"the bot opened no view; calls: {self.fake.summary()}"
+        return views[-1]
+
+
+class Driver(BaseDriver):
+    """In-process: the very same App, dispatched directly. The app should run listeners to the end
+    (process_before_response=True) so that each verb returns when the bot is done."""
+
+    def __init__(
+        self, app: App, fake: FakeSlack, signing_secret: str, team_id: str = TEAM_ID, drain: bool = True
+    ) -> None:
+        super().__init__(fake, signing_secret, team_id)
+        self.app = app
+        self.drain = drain
+
+    def send(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> Reply:
+        all_headers = {"content-type": content_type, **(headers or {})}
+        response = self.app.dispatch(BoltRequest(body=body, headers=all_headers))
+        if self.drain and getattr(self.app, "deps", None) is not None and self.app.deps.worker is not None:
+            self.app.deps.worker.drain()
+        return Reply(status=response.status, body=response.body or "")
+
+
+class HttpDriver(BaseDriver):
+    """Over real HTTP to `python -m bot http` / gunicorn."""
+
+    def __init__(self, base_url: str, fake: FakeSlack, signing_secret: str, team_id: str = TEAM_ID) -> None:
+        super().__init__(fake, signing_secret, team_id)
+        self.base_url = base_url.rstrip("/")
+
+    def send(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> Reply:
+        request = urllib.request.Request(
+            self.base_url + "/slack/events",
+            data=body.encode("utf-8"),
+            method="POST",
+            headers={"Content-Type": content_type, **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Reply(status=response.status, body=response.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            return Reply(status=e.code, body=e.read().decode("utf-8", "replace"))

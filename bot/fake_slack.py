@@ -1,0 +1,353 @@
+"""A local stand-in for Slack's Web API: records every call and answers like Slack does.
+
+The shell drives the real app against it, and the tests point the bot's `SLACK_API_URL` at it. It can
+also misbehave on purpose (HTTP 429 with Retry-After, 5xx, per-channel rate limits) to test delivery.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+TEAM_ID = "T0PARTNER"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+    def text_blob(self) -> str:
+        """Everything a user could read in this call, as one string."""
+        return json.dumps(self.args, ensure_ascii=False)
+
+
+# A failure rule gets (method, args) and returns (status, headers, body) to answer instead, or None.
+FailureRule = Callable[[str, dict[str, Any]], tuple[int, dict[str, str], dict[str, Any]] | None]
+
+
+class FakeSlack:
+    def __init__(self, *, team_id: str = TEAM_ID) -> None:
+        self.team_id = team_id
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.missing_users: set[str] = set()
+        self.deactivated_users: set[str] = set()
+        self.missing_channels: set[str] = set()
+        self.failure_rules: list[FailureRule] = []
+        # Slack allows about one message a second per channel; None means no limit.
+        self.per_channel_interval: float | None = None
+        self._last_post: dict[str, float] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.views: dict[str, dict[str, Any]] = {}
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.changed = threading.Condition(self._lock)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, port: int = 0) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                return
+
+            def do_GET(self) -> None:
+                self._handle()
+
+            def do_POST(self) -> None:
+                self._handle()
+
+            def _handle(self) -> None:
+                parsed = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+                ctype = self.headers.get("Content-Type", "")
+                if raw:
+                    if "json" in ctype:
+                        args.update(json.loads(raw.decode("utf-8")))
+                    else:
+                        args.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()})
+                if parsed.path.startswith("/api/"):
+                    method = parsed.path[len("/api/") :]
+                elif parsed.path.startswith("/response/"):
+                    method = "response_url"
+                    args["response_url_id"] = parsed.path[len("/response/") :]
+                else:
+                    method = parsed.path.strip("/")
+                status, headers, body = fake.answer(method, args)
+                data = json.dumps(body).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    # -- inspection ----------------------------------------------------------------------------
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method and c.status == 200 and c.response.get("ok")]
+
+    def posts_to(self, channel: str) -> list[Call]:
+        """Messages that landed in a channel (a user id means that user's DM with the bot)."""
+        want = self.dm_channel(channel) if channel.startswith(("U", "W")) else channel
+        return [c for c in self.calls_to("chat.postMessage") if c.response.get("channel") == want]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until predicate() is truthy (the bot answers from another thread or process)."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out after {timeout}s; calls so far: {self.summary()}")
+                self.changed.wait(min(remaining, 0.2))
+
+    def summary(self) -> list[str]:
+        with self._lock:
+            return [f"{c.method}:{c.status}:{c.response.get('error', 'ok')}" for c in self.calls]
+
+    def all_text(self) -> str:
+        with self._lock:
+            return "\n".join(c.text_blob() for c in self.calls)
+
+    # -- behaviour -----------------------------------------------------------------------------
+    def user(self, user_id: str) -> dict[str, Any]:
+        if user_id in self.users:
+            return self.users[user_id]
+        return {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": f"user{user_id.lower()}",
+            "real_name": f"User {user_id}",
+            "tz": "America/New_York",
+            "tz_offset": -18000,
+            "deleted": user_id in self.deactivated_users,
+            "profile": {"display_name": f"user{user_id.lower()}", "real_name": f"User {user_id}"},
+        }
+
+    def add_user(self, user_id: str, *, name: str, tz: str = "America/New_York") -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name.lower().replace(" ", "."),
+            "real_name": name,
+            "tz": tz,
+            "deleted": False,
+            "profile": {"display_name": name, "real_name": name},
+        }
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        return "D" + user_id
+
+    def _resolve_channel(self, channel: str) -> str:
+        if channel.startswith(("U", "W")):
+            return self.dm_channel(channel)
+        return channel
+
+    def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self._lock:
+            call = Call(method=method, args=args, at=time.time())
+            self.calls.append(call)
+            for rule in self.failure_rules:
+                injected = rule(method, args)
+                if injected is not None:
+                    call.status, headers, call.response = injected
+                    self.changed.notify_all()
+                    return call.status, headers, call.response
+            if method in ("chat.postMessage", "chat.postEphemeral") and self.per_channel_interval:
+                channel = self._resolve_channel(str(args.get("channel", "")))
+                now = time.monotonic()
+                last = self._last_post.get(channel)
+                if last is not None and now - last < self.per_channel_interval:
+                    wait = max(1, int(self.per_channel_interval - (now - last) + 0.999))
+                    call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
+                    self.changed.notify_all()
+                    return 429, {"Retry-After": str(wait)}, call.response
+                self._last_post[channel] = now
+            handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+            body = handler(args) if handler else {"ok": True}
+            call.response = body
+            self.changed.notify_all()
+            return 200, {}, body
+
+    def _next_ts(self) -> str:
+        return f"{1_700_000_000 + next(self._ts)}.{next(self._ids):06d}"
+
+    def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "user_id": "UBOT",
+            "bot_id": "BBOT",
+            "team_id": self.team_id,
+            "team": "Fake",
+            "url": "",
+        }
+
+    def _api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = str(args.get("user", ""))
+        if not uid or uid in self.missing_users:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": self.user(uid)}
+
+    def _api_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if any(u in self.missing_users for u in users):
+            return {"ok": False, "error": "user_not_found"}
+        if len(users) == 1:
+            return {"ok": True, "channel": {"id": self.dm_channel(users[0])}}
+        return {"ok": True, "channel": {"id": "G" + "".join(sorted(users))}}
+
+    def _post_check(self, channel: str) -> dict[str, Any] | None:
+        if channel in self.missing_channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.startswith(("U", "W")):
+            if channel in self.missing_users:
+                return {"ok": False, "error": "channel_not_found"}
+            if channel in self.deactivated_users:
+                return {"ok": False, "error": "user_disabled"}
+        return None
+
+    def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        error = self._post_check(channel)
+        if error:
+            return error
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        resolved = self._resolve_channel(channel)
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "ts": ts,
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks"),
+            "thread_ts": args.get("thread_ts"),
+            "user": "UBOT",
+        }
+        if args.get("metadata"):
+            meta = args["metadata"]
+            message["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
+        self.messages[resolved].append(message)
+        return {"ok": True, "channel": resolved, "ts": ts, "message": message}
+
+    def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        error = self._post_check(channel)
+        if error:
+            return error
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        for message in self.messages.get(channel, []):
+            if message["ts"] == ts:
+                message["text"] = args.get("text", message["text"])
+                message["blocks"] = args.get("blocks", message.get("blocks"))
+                return {"ok": True, "channel": channel, "ts": ts}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _api_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args.get("channel", ""), str(args.get("message_ts", ""))
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+        }
+
+    def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(str(args.get("channel", "")))
+        messages = list(reversed(self.messages.get(channel, [])))
+        limit = int(args.get("limit") or 100)
+        return {"ok": True, "messages": messages[:limit], "has_more": len(messages) > limit}
+
+    def _api_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(str(args.get("channel", "")))
+        ts = str(args.get("ts", ""))
+        messages = [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
+        return {"ok": True, "messages": messages, "has_more": False}
+
+    def _new_view(self, args: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        view = dict(view or {})
+        view["id"] = view_id or f"V{next(self._ids):08d}"
+        view.setdefault("hash", f"h{next(self._ids)}")
+        view.setdefault("private_metadata", "")
+        view["team_id"] = self.team_id
+        view["state"] = {"values": {}}
+        self.views[view["id"]] = view
+        return view
+
+    def _api_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        trigger = str(args.get("trigger_id", ""))
+        if not trigger or trigger.startswith("expired"):
+            return {"ok": False, "error": "expired_trigger_id"}
+        return {"ok": True, "view": self._new_view(args)}
+
+    def _api_views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._api_views_open(args)
+
+    def _api_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = str(args.get("view_id", ""))
+        if view_id not in self.views:
+            return {"ok": False, "error": "not_found"}
+        return {"ok": True, "view": self._new_view(args, view_id)}
+
+    def _api_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": self._new_view(args)}
+
+    def _api_response_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}

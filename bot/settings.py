@@ -1,0 +1,93 @@
+"""Settings from the environment (and `.env`), checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dotenv import load_dotenv
+
+SLACK_API_DEFAULT = "https://slack.com/api/"
+SQLITE_DEFAULT = "sqlite:///partnerbot.db"
+
+# Where a new user finds each required value; quoted in the error when it is missing.
+WHERE_TO_GET = {
+    "SLACK_BOT_TOKEN": "your Slack app's OAuth & Permissions page (Bot User OAuth Token, xoxb-...)",
+    "SLACK_SIGNING_SECRET": "your Slack app's Basic Information page (App Credentials > Signing Secret)",
+    "SLACK_APP_TOKEN": "your Slack app's Basic Information page (App-Level Tokens, xapp-..., scope connections:write)",
+}
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed; the message names it and where to get it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str = ""
+    signing_secret: str = ""
+    app_token: str = ""
+    database_url: str = SQLITE_DEFAULT
+    port: int = 3000
+    slack_api_url: str = SLACK_API_DEFAULT
+    admin_user_ids: tuple[str, ...] = ()
+    # Minutes to wait before asking skipped follow-up questions again by DM.
+    followup_delay_minutes: float = 60.0
+    # Run the outbox delivery worker inside this process (web and socket modes).
+    delivery_worker: bool = True
+    prefer_embeddings: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+        if env is None:
+            if dotenv:
+                load_dotenv(".env", override=False)
+            env = os.environ
+        api_url = env.get("SLACK_API_URL", "").strip() or SLACK_API_DEFAULT
+        if not api_url.endswith("/"):
+            api_url += "/"
+        port_text = env.get("PORT", "").strip() or "3000"
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise SettingsError(f"PORT must be a number, got {port_text!r}") from None
+        delay_text = env.get("FOLLOWUP_DELAY_MINUTES", "").strip() or "60"
+        try:
+            delay = float(delay_text)
+        except ValueError:
+            raise SettingsError(f"FOLLOWUP_DELAY_MINUTES must be a number, got {delay_text!r}") from None
+        admins = tuple(a.strip() for a in env.get("PARTNERBOT_ADMINS", "").split(",") if a.strip())
+        return cls(
+            bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
+            signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
+            app_token=env.get("SLACK_APP_TOKEN", "").strip(),
+            database_url=env.get("DATABASE_URL", "").strip() or SQLITE_DEFAULT,
+            port=port,
+            slack_api_url=api_url,
+            admin_user_ids=admins,
+            followup_delay_minutes=delay,
+            delivery_worker=env.get("DELIVERY_WORKER", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
+            prefer_embeddings=env.get("PARTNERBOT_EMBEDDINGS", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
+        )
+
+    @property
+    def has_slack(self) -> bool:
+        return bool(self.bot_token)
+
+    def require(self, *names: str) -> None:
+        """Fail fast, naming every missing variable and where to find it."""
+        values = {
+            "SLACK_BOT_TOKEN": self.bot_token,
+            "SLACK_SIGNING_SECRET": self.signing_secret,
+            "SLACK_APP_TOKEN": self.app_token,
+        }
+        missing = [n for n in names if not values.get(n)]
+        if missing:
+            lines = [f"  {n}: from {WHERE_TO_GET[n]}" for n in missing]
+            raise SettingsError(
+                "Missing required setting(s) — put them in the environment or in .env:\n" + "\n".join(lines)
+            )

@@ -1,0 +1,12 @@
+"""Buttons and other interactive elements."""
+
+import re
+
+from slack_bolt import App
+
+from handlers.actions.followup import followup_answer_button, followup_button
+
+
+def register(app: App) -> None:
+    app.action(re.compile(r"^followup_(frequency|impact)_\w+$"))(followup_button)
+    app.action(re.compile(r"^followup_answer_\w+$"))(followup_answer_button)

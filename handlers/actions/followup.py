@@ -1,0 +1,155 @@
+"""Answering skipped questions from the follow-up DM: one-click buttons and one-line answers."""
+
+from __future__ import annotations
+
+import json
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
+
+from handlers import blocks
+from handlers.common import actor, deps_of
+from handlers.text import quote
+from storage import requests as store
+from storage.db import session_scope
+from storage.models import Occurrence
+from storage.money import AmountError, format_money, parse_amount
+from storage.requests import FREQUENCIES, IMPACTS
+
+
+def _refresh_dm(
+    client: WebClient, session: Session, occ: Occurrence, channel: str, ts: str, note: str, logger: Logger
+) -> None:
+    if not channel or not ts:
+        return
+    request = session.get(store.FeatureRequest, occ.request_id)
+    missing = store.missing_answers(occ)
+    try:
+        client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=f"Questions about: {request.title[:200]}",
+            blocks=blocks.followup_blocks(request=request, occurrence=occ, missing=missing, answered=[note]),
+        )
+    except SlackApiError as e:
+        logger.warning("could not update follow-up DM: %s", e.response.get("error"))
+
+
+def _own_occurrence(session: Session, context: BoltContext, deps, occurrence_id: int):
+    workspace, person = actor(session, deps, context)
+    occ = store.get_occurrence(session=session, occurrence_id=occurrence_id, workspace_id=workspace.id)
+    if occ is None or occ.logged_by_id != person.id:
+        return person, None
+    return person, occ
+
+
+def followup_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    """Frequency and impact buttons: one click stores the answer."""
+    ack()
+    deps = deps_of(context)
+    try:
+        value = json.loads(action.get("value") or "{}")
+        occurrence_id, choice = int(value["o"]), str(value["v"])
+    except (ValueError, KeyError, TypeError):
+        return
+    channel = (body.get("channel") or {}).get("id", "")
+    ts = (body.get("message") or {}).get("ts", "")
+    with session_scope(deps.engine) as session:
+        person, occ = _own_occurrence(session, context, deps, occurrence_id)
+        if occ is None:
+            client.chat_postEphemeral(
+                channel=channel or person.slack_user_id,
+                user=person.slack_user_id,
+                text="That question belongs to someone else's request, so I left it alone.",
+            )
+            return
+        if action["action_id"].startswith("followup_frequency_") and choice in FREQUENCIES:
+            occ.frequency = choice
+            note = f"How often: {FREQUENCIES[choice]}"
+        elif action["action_id"].startswith("followup_impact_") and choice in IMPACTS:
+            codes = [c for c in occ.impacts.split(",") if c]
+            if choice not in codes:
+                codes.append(choice)
+            occ.impacts = ",".join(codes)
+            note = "Impact: " + ", ".join(IMPACTS[c] for c in codes)
+        else:
+            return
+        session.add(occ)
+        session.flush()
+        _refresh_dm(client, session, occ, channel, ts, note, logger)
+
+
+def followup_answer_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    """*Answer* opens a one-question form."""
+    ack()
+    try:
+        value = json.loads(action.get("value") or "{}")
+        occurrence_id, field = int(value["o"]), str(value["f"])
+    except (ValueError, KeyError, TypeError):
+        return
+    if field not in blocks.QUESTION_LABELS:
+        return
+    message = {"c": (body.get("channel") or {}).get("id", ""), "t": (body.get("message") or {}).get("ts", "")}
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=blocks.followup_answer_modal(occurrence_id=occurrence_id, field=field, message=message),
+    )
+
+
+def followup_answer_submission(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
+) -> None:
+    view = body.get("view") or {}
+    meta = json.loads(view.get("private_metadata") or "{}")
+    field = meta.get("f", "")
+    values = (view.get("state") or {}).get("values") or {}
+    text = str(((values.get("answer") or {}).get("value") or {}).get("value") or "").strip()
+    if not text:
+        ack(response_action="errors", errors={"answer": "Please type an answer, or close this form to skip."})
+        return
+    money = None
+    if field == "amount":
+        try:
+            money = parse_amount(text)
+        except AmountError as e:
+            ack(response_action="errors", errors={"answer": str(e)})
+            return
+    deps = deps_of(context)
+    with session_scope(deps.engine) as session:
+        person, occ = _own_occurrence(session, context, deps, int(meta.get("o", 0)))
+        if occ is None:
+            ack(response_action="errors", errors={"answer": "I can't find that request of yours any more."})
+            return
+        ack()
+        if field == "amount" and money:
+            occ.amount_cents, occ.currency, occ.amount_text = money.cents, money.currency, text[:255]
+            note = f"Money: {format_money(money.cents, money.currency)}"
+        elif field == "customer":
+            occ.customer = " ".join(text.split())[:255]
+            note = f"Customer: {quote(occ.customer, 100)}"
+        elif field in ("root_problem", "focus_tie"):
+            setattr(occ, field, text)
+            note = f"{blocks.QUESTION_LABELS[field]} {quote(text, 100)}"
+        else:
+            return
+        session.add(occ)
+        session.flush()
+        _refresh_dm(client, session, occ, meta.get("c", ""), meta.get("t", ""), note, logger)

@@ -1,0 +1,202 @@
+"""Block Kit for the bot's messages: confirmations, follow-up questions, help. Pure functions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers.text import clip, escape, quote
+from storage.models import FeatureRequest, Occurrence, ProductArea
+from storage.money import format_money
+from storage.requests import FREQUENCIES, IMPACTS
+
+QUESTION_LABELS = {
+    "customer": "Which customer / account is this for?",
+    "amount": "How much money is involved (deal size or annual account value)?",
+    "frequency": "How often does this happen?",
+    "root_problem": "What is the root problem behind it?",
+    "impacts": "How does it impact customers?",
+    "focus_tie": "How does it tie to the current focus?",
+}
+
+HELP_TEXT = """*Partnerbot* keeps customer requests where they happen and tells you honestly where they stand.
+
+*Everyone*
+• `/request <what the customer needs>` — log a request (a short form asks the follow-up questions; skip any, I'll ask later)
+• Message menu ⋯ → *Log as request* — log any Slack message as a request, keeping a link to it
+• `/requests mine` — your requests and where each stands
+• `/focus` — what each product area is focused on right now
+• `/request help`, `/partnerbot help` — this help
+
+*PMs*
+• `/focus <area>: <focus>` — set an area's current focus
+• `/threshold` — show thresholds; `/threshold <area> <N> in <D> days`, `/threshold <area> over $<amount>`
+• `/requests [area]` — an area's requests with count, customers and money; act on them
+• `/digest` — your threshold digest schedule; `/oneonone @user every 6 weeks on Tuesday`, `/agenda @user <item>`
+
+*Admins*
+• `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`
+• `/partnerbot admin add @user`"""
+
+
+def section(text: str, block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": clip(text, 75)},
+        "action_id": action_id,
+        "value": clip(value, 2000),
+    }
+    if style:
+        b["style"] = style
+    return b
+
+
+def help_blocks() -> list[dict[str, Any]]:
+    return [section(HELP_TEXT)]
+
+
+def impacts_text(codes: str) -> str:
+    return ", ".join(IMPACTS.get(c, c) for c in codes.split(",") if c)
+
+
+def occurrence_facts(occ: Occurrence) -> list[str]:
+    """The answers given, one line each, for confirmations and alerts."""
+    facts = []
+    if occ.customer:
+        money = f" ({format_money(occ.amount_cents, occ.currency)})" if occ.amount_cents is not None else ""
+        facts.append(f"*Customer:* {escape(clip(occ.customer, 200))}{money}")
+    elif occ.amount_cents is not None:
+        facts.append(f"*Money:* {format_money(occ.amount_cents, occ.currency)}")
+    if occ.frequency:
+        detail = f" — {quote(occ.frequency_detail, 200)}" if occ.frequency_detail else ""
+        facts.append(f"*How often:* {FREQUENCIES.get(occ.frequency, occ.frequency)}{detail}")
+    if occ.root_problem:
+        facts.append(f"*Root problem:* {quote(occ.root_problem, 400)}")
+    if occ.impacts or occ.impact_detail:
+        detail = f" — {quote(occ.impact_detail, 200)}" if occ.impact_detail else ""
+        facts.append(f"*Impact:* {impacts_text(occ.impacts)}{detail}")
+    if occ.focus_tie:
+        facts.append(f"*Tie to focus:* {quote(occ.focus_tie, 400)}")
+    return facts
+
+
+def confirmation_blocks(
+    *,
+    request: FeatureRequest,
+    occurrence: Occurrence,
+    area: ProductArea,
+    missing: list[str],
+    status_lines: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    blocks = [section(f":white_check_mark: Logged for *{escape(area.name)}*: *{escape(request.title)}*")]
+    if occurrence.text and occurrence.text != request.title:
+        blocks.append(section(f"> {quote(occurrence.text, 1200)}".replace("\n", "\n> ")))
+    facts = occurrence_facts(occurrence)
+    if facts:
+        blocks.append(section("\n".join(facts)))
+    if occurrence.permalink:
+        blocks.append(context(f"From <{occurrence.permalink}|the original message>"))
+    for line in status_lines or []:
+        blocks.append(section(line))
+    if missing:
+        names = ", ".join(QUESTION_LABELS[m].rstrip("?").lower() for m in missing)
+        blocks.append(
+            context(f"You skipped {len(missing)} question(s) ({names}). I'll ask again later in a DM.")
+        )
+    return blocks
+
+
+def followup_blocks(
+    *, request: FeatureRequest, occurrence: Occurrence, missing: list[str], answered: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The DM that asks skipped questions again: one-click buttons, or an answer box."""
+    who = f" for *{escape(occurrence.customer)}*" if occurrence.customer else ""
+    blocks: list[dict[str, Any]] = [
+        section(
+            f"A few questions about the request you logged{who}: *{escape(request.title)}*. "
+            "Answers help the PM weigh it; each is one click or one line."
+        )
+    ]
+    oid = str(occurrence.id)
+    for name in missing:
+        if name == "frequency":
+            blocks.append(section(f"*{QUESTION_LABELS[name]}*"))
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"fu_frequency_{oid}",
+                    "elements": [
+                        button(
+                            label, f"followup_frequency_{code}", json.dumps({"o": occurrence.id, "v": code})
+                        )
+                        for code, label in FREQUENCIES.items()
+                    ],
+                }
+            )
+        elif name == "impacts":
+            blocks.append(section(f"*{QUESTION_LABELS[name]}* (click all that apply)"))
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"fu_impacts_{oid}",
+                    "elements": [
+                        button(label, f"followup_impact_{code}", json.dumps({"o": occurrence.id, "v": code}))
+                        for code, label in IMPACTS.items()
+                    ],
+                }
+            )
+        else:
+            blocks.append(
+                {
+                    "type": "section",
+                    "block_id": f"fu_{name}_{oid}",
+                    "text": {"type": "mrkdwn", "text": f"*{QUESTION_LABELS[name]}*"},
+                    "accessory": button(
+                        "Answer", f"followup_answer_{name}", json.dumps({"o": occurrence.id, "f": name})
+                    ),
+                }
+            )
+    if answered:
+        blocks.append(context("Answered: " + "; ".join(answered)))
+    if not missing:
+        blocks.append(section(":white_check_mark: That's everything — thank you! The PM sees your answers."))
+    return blocks
+
+
+def followup_answer_modal(*, occurrence_id: int, field: str, message: dict[str, str]) -> dict[str, Any]:
+    """A one-question form opened from the follow-up DM's *Answer* button."""
+    hint = {"amount": "e.g. $40k, 40,000, 1.2M, €5k"}.get(field, "")
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "max_length": 3000,
+        "multiline": field in ("root_problem", "focus_tie"),
+    }
+    if hint:
+        element["placeholder"] = {"type": "plain_text", "text": hint}
+    return {
+        "type": "modal",
+        "callback_id": "followup_answer",
+        "private_metadata": json.dumps({"o": occurrence_id, "f": field, **message}),
+        "title": {"type": "plain_text", "text": "One more answer"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "answer",
+                "element": element,
+                "label": {"type": "plain_text", "text": QUESTION_LABELS[field]},
+            }
+        ],
+    }

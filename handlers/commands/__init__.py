@@ -1,0 +1,13 @@
+"""Slash commands."""
+
+from slack_bolt import App
+
+from handlers.commands.focus import focus_command
+from handlers.commands.partnerbot import partnerbot_command
+from handlers.commands.request import request_command
+
+
+def register(app: App) -> None:
+    app.command("/request")(request_command)
+    app.command("/partnerbot")(partnerbot_command)
+    app.command("/focus")(focus_command)

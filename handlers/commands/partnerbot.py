@@ -1,0 +1,99 @@
+"""`/partnerbot`: help, and the admin's say over who the PMs are."""
+
+from __future__ import annotations
+
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+
+from handlers import blocks
+from handlers.common import actor, deps_of, mention, person_for
+from handlers.text import escape, quote, strip_mentions, user_ids_in
+from storage import people
+from storage.db import session_scope
+
+USAGE = (
+    "Try `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`, "
+    "`/partnerbot admin add @user` or `/partnerbot help`."
+)
+
+
+def partnerbot_command(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
+) -> None:
+    text = (body.get("text") or "").strip()
+    words = text.split()
+    sub = " ".join(words[:2]).lower()
+    if not words or words[0].lower() in ("help", "?"):
+        ack(text="Partnerbot help", blocks=blocks.help_blocks())
+        return
+    deps = deps_of(context)
+    with session_scope(deps.engine) as session:
+        workspace, me = actor(session, deps, context)
+        if sub == "pm list":
+            pms = people.list_pms(session=session, workspace_id=workspace.id)
+            areas = people.list_areas(session=session, workspace_id=workspace.id)
+            owners = {a.pm_id: [] for a in areas}
+            for a in areas:
+                owners[a.pm_id].append(a.name)
+            lines = [
+                f"• {mention(p)}" + (f" — {escape(', '.join(owners[p.id]))}" if owners.get(p.id) else "")
+                for p in pms
+            ]
+            ack(
+                text="*PMs*\n"
+                + (
+                    "\n".join(lines)
+                    if lines
+                    else "_None yet._ An admin adds one with `/partnerbot pm add @user [area]`."
+                )
+            )
+            return
+        if sub not in ("pm add", "pm remove", "admin add"):
+            ack(text=f"I didn't understand “{quote(text, 200)}”. {USAGE}")
+            return
+        if not me.is_admin:
+            admins = [
+                mention(p.slack_user_id)
+                for p in people.list_admins(session=session, workspace_id=workspace.id)
+            ]
+            ack(
+                text="Only an admin can change who the PMs and admins are"
+                + (f" (admins here: {', '.join(admins)})." if admins else ".")
+                + f" You typed: `{quote(text, 200)}`"
+            )
+            return
+        ids = user_ids_in(text)
+        if not ids:
+            ack(
+                text=f"Name the person with an @-mention picked from Slack's list, e.g. `/partnerbot {sub} @dana`. "
+                f"You typed: `{quote(text, 200)}`"
+            )
+            return
+        target = person_for(session, deps, workspace, ids[0])
+        if not target.name:
+            ack(
+                text=f"Slack doesn't know the user {mention(ids[0])}, so I changed nothing. "
+                f"You typed: `{quote(text, 200)}`"
+            )
+            return
+        if sub == "admin add":
+            target.is_admin = True
+            session.add(target)
+            ack(text=f"{mention(target)} is now an admin.")
+            return
+        if sub == "pm remove":
+            people.set_pm(session=session, person=target, is_pm=False)
+            ack(text=f"{mention(target)} is no longer a PM. Their areas keep their focus and thresholds.")
+            return
+        people.set_pm(session=session, person=target, is_pm=True)
+        area_name = strip_mentions(" ".join(words[2:])).strip()
+        if area_name:
+            area = people.ensure_area(session=session, workspace_id=workspace.id, name=area_name)
+            area.pm_id = target.id
+            session.add(area)
+            ack(text=f"{mention(target)} is now a PM and owns *{escape(area.name)}*.")
+        else:
+            ack(text=f"{mention(target)} is now a PM. They can set a focus with `/focus <area>: <focus>`.")

@@ -1,0 +1,73 @@
+"""`/request <text>`: open the request form, prefilled; `/request help` explains the commands."""
+
+from __future__ import annotations
+
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+
+from handlers import blocks
+from handlers.common import actor, deps_of
+from handlers.logging_flow import queue_confirmation, store_occurrence
+from handlers.text import quote
+from handlers.views.request_form import open_request_form
+from handlers.views.request_modal_builder import Answers
+from storage import people
+from storage.db import session_scope
+
+
+def request_command(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
+) -> None:
+    text = (body.get("text") or "").strip()
+    if text.lower() in ("help", "?", "-h", "--help"):
+        ack(text="Partnerbot help", blocks=blocks.help_blocks())
+        return
+    ack()
+    deps = deps_of(context)
+    with session_scope(deps.engine) as session:
+        workspace, person = actor(session, deps, context)
+        draft, error = open_request_form(
+            session=session,
+            deps=deps,
+            client=client,
+            trigger_id=body.get("trigger_id", ""),
+            workspace=workspace,
+            person=person,
+            text=text,
+            source="command",
+            channel_id=body.get("channel_id", ""),
+        )
+        if error is None:
+            return
+        if not text:
+            client.chat_postEphemeral(
+                channel=body.get("channel_id") or person.slack_user_id,
+                user=person.slack_user_id,
+                text=f"Sorry, Slack didn't let me open the form ({error}). Please try `/request` again.",
+            )
+            return
+        # The form would not open (Slack's trigger expired): keep the request as typed, ask the rest by DM.
+        area = people.default_area(session=session, workspace_id=workspace.id)
+        logged = store_occurrence(
+            session=session,
+            workspace=workspace,
+            person=person,
+            draft=draft,
+            answers=Answers(text=text),
+            money=None,
+            area=area,
+        )
+        queue_confirmation(
+            session=session,
+            deps=deps,
+            person=person,
+            logged=logged,
+            status_lines=[
+                f"Slack didn't let me open the form ({error}), so I saved what you typed: {quote(text, 300)}"
+            ],
+        )
+        logger.info("stored request %s without the form after %s", logged.request.id, error)
+    deps.kick()

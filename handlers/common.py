@@ -1,0 +1,94 @@
+"""What every listener needs: the app's dependencies and who is asking, in which workspace."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.settings import Settings
+from storage import people
+from storage.models import Person, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    """Shared by all listeners through Bolt's context (context["deps"])."""
+
+    settings: Settings
+    engine: Engine
+    client: WebClient
+    worker: Any = None  # bot.delivery.DeliveryWorker when deliveries run in this process
+    matcher: Any = None  # handlers.matching.MatchIndex
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def kick(self) -> None:
+        """Wake the delivery worker: something was just queued."""
+        if self.worker is not None:
+            self.worker.kick()
+
+
+def deps_of(context: Any) -> Deps:
+    return context["deps"]
+
+
+def slack_profile(client: WebClient, user_id: str) -> tuple[str, str]:
+    """(name, tz) from users.info; blanks when Slack does not know the user."""
+    try:
+        user = client.users_info(user=user_id).get("user") or {}
+    except SlackApiError as e:
+        log.info("users.info %s: %s", user_id, e.response.get("error"))
+        return "", ""
+    profile = user.get("profile") or {}
+    name = (
+        profile.get("display_name")
+        or profile.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+        or ""
+    )
+    return name, user.get("tz") or ""
+
+
+def workspace_of(session: Session, context: Any) -> Workspace:
+    return people.ensure_workspace(
+        session=session,
+        team_id=context.get("team_id") or "",
+        enterprise_id=context.get("enterprise_id") or "",
+    )
+
+
+def person_for(session: Session, deps: Deps, workspace: Workspace, user_id: str) -> Person:
+    """The person for a Slack user, looking up name and time zone the first time we meet them."""
+    person = people.get_person(session=session, workspace_id=workspace.id, slack_user_id=user_id)
+    if person is not None and person.name:
+        if user_id in deps.settings.admin_user_ids and not person.is_admin:
+            person.is_admin = True
+            session.add(person)
+        return person
+    name, tz = slack_profile(deps.client, user_id)
+    return people.ensure_person(
+        session=session,
+        workspace=workspace,
+        slack_user_id=user_id,
+        name=name,
+        tz=tz,
+        admin_user_ids=deps.settings.admin_user_ids,
+    )
+
+
+def actor(session: Session, deps: Deps, context: Any) -> tuple[Workspace, Person]:
+    workspace = workspace_of(session, context)
+    return workspace, person_for(session, deps, workspace, context.get("user_id") or "")
+
+
+def mention(person_or_id: Person | str) -> str:
+    uid = person_or_id if isinstance(person_or_id, str) else person_or_id.slack_user_id
+    return f"<@{uid}>"

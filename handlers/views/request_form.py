@@ -1,0 +1,69 @@
+"""Opening the request form from a command, a shortcut or a button, keeping a draft of what was typed."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
+
+from handlers.common import Deps
+from handlers.views.request_modal_builder import request_modal
+from storage import people
+from storage import requests as store
+from storage.models import Draft, Person, Workspace
+
+log = logging.getLogger(__name__)
+
+
+def open_request_form(
+    *,
+    session: Session,
+    deps: Deps,
+    client: WebClient,
+    trigger_id: str,
+    workspace: Workspace,
+    person: Person,
+    text: str,
+    source: str,
+    channel_id: str = "",
+    message_ts: str = "",
+    thread_ts: str = "",
+    permalink: str = "",
+    raised_by_id: int | None = None,
+) -> tuple[Draft, str | None]:
+    """Save a draft, then open the form. Returns the draft and Slack's error when the form could not open."""
+    draft = store.create_draft(
+        session=session,
+        workspace_id=workspace.id,
+        person_id=person.id,
+        source=source,
+        text=text,
+        channel_id=channel_id,
+        message_ts=message_ts,
+        thread_ts=thread_ts,
+        permalink=permalink,
+        raised_by_id=raised_by_id,
+    )
+    # Commit before calling Slack: the form's submission may arrive on another worker.
+    session.commit()
+    areas = people.list_areas(session=session, workspace_id=workspace.id)
+    if not areas:
+        areas = [people.default_area(session=session, workspace_id=workspace.id)]
+        session.commit()
+    view = request_modal(
+        text=text,
+        draft_id=draft.id,
+        areas=areas,
+        default_area_id=areas[0].id,
+        full_length=len(text),
+        permalink=permalink,
+    )
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as e:
+        error = str(e.response.get("error") or e)
+        log.warning("views.open failed: %s", error)
+        return draft, error
+    return draft, None

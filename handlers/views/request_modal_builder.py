@@ -1,0 +1,241 @@
+"""Block Kit for the "Log a customer request" form and reading its answers back. Pure functions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.text import clip, escape, plain
+from storage.models import ProductArea
+from storage.requests import FREQUENCIES, IMPACTS
+
+CALLBACK_ID = "request_modal"
+INPUT_LIMIT = 3000  # Slack's limit for a plain_text_input
+
+
+def _option(value: str, text: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": plain(text, 75)}, "value": value}
+
+
+def _text_input(
+    block_id: str,
+    label: str,
+    *,
+    initial: str = "",
+    multiline: bool = False,
+    optional: bool = True,
+    placeholder: str = "",
+    hint: str = "",
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "max_length": INPUT_LIMIT,
+    }
+    if initial:
+        element["initial_value"] = clip(initial, INPUT_LIMIT)
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": plain(placeholder, 150)}
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "element": element,
+        "label": {"type": "plain_text", "text": plain(label, 2000)},
+    }
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": plain(hint, 2000)}
+    return block
+
+
+def focus_line(areas: list[ProductArea]) -> str:
+    with_focus = [a for a in areas if a.focus]
+    if not with_focus:
+        return "_No current focus has been set yet. A PM sets it with `/focus <area>: <focus>`._"
+    if len(areas) == 1:
+        return f"*Current focus:* {escape(clip(areas[0].focus, 1500))}"
+    lines = [f"*{escape(a.name)}:* {escape(clip(a.focus, 400))}" for a in with_focus]
+    return clip("*Current focus by area*\n" + "\n".join(lines), 2900)
+
+
+def request_modal(
+    *,
+    text: str,
+    draft_id: int,
+    areas: list[ProductArea],
+    default_area_id: int | None = None,
+    full_length: int | None = None,
+    permalink: str = "",
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The form. `values` re-fills answers (e.g. when reopening from a DM)."""
+    values = values or {}
+    blocks: list[dict[str, Any]] = []
+    if permalink:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"From <{permalink}|this message>"}]}
+        )
+    blocks.append(
+        _text_input(
+            "request",
+            "What does the customer need?",
+            initial=text,
+            multiline=True,
+            optional=False,
+            placeholder="e.g. Export the weekly report to CSV",
+        )
+    )
+    if full_length and full_length > INPUT_LIMIT:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"The original text is {full_length:,} characters; all of it is kept with the request. "
+                        f"The field above shows the first {INPUT_LIMIT:,}.",
+                    }
+                ],
+            }
+        )
+    if len(areas) > 1:
+        options = [_option(str(a.id), a.name) for a in areas[:100]]
+        element: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
+        initial = next((o for o in options if o["value"] == str(default_area_id)), None)
+        if initial:
+            element["initial_option"] = initial
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "area",
+                "optional": False,
+                "element": element,
+                "label": {"type": "plain_text", "text": "Product area"},
+            }
+        )
+    blocks.append(
+        _text_input(
+            "customer", "Customer / account", initial=values.get("customer", ""), placeholder="e.g. Acme Corp"
+        )
+    )
+    blocks.append(
+        _text_input(
+            "amount",
+            "Money involved (deal size or annual account value)",
+            initial=values.get("amount", ""),
+            placeholder="e.g. $40k, 40,000, 1.2M, €5k",
+            hint="Leave empty if you don't know; I'll ask again later.",
+        )
+    )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": "frequency",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "How often does this happen?"},
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "value",
+                "options": [_option(k, v) for k, v in FREQUENCIES.items()],
+            },
+        }
+    )
+    blocks.append(
+        _text_input(
+            "frequency_detail", "Anything more on how often?", placeholder="e.g. every month-end close"
+        )
+    )
+    blocks.append(
+        _text_input(
+            "root_problem",
+            "What is the root problem behind it?",
+            multiline=True,
+            placeholder="What are they really trying to get done?",
+        )
+    )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": "impacts",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "How does it impact customers?"},
+            "element": {
+                "type": "checkboxes",
+                "action_id": "value",
+                "options": [_option(k, v) for k, v in IMPACTS.items()],
+            },
+        }
+    )
+    blocks.append(
+        _text_input("impact_detail", "More on the impact", placeholder="e.g. renewal in March at risk")
+    )
+    blocks.append(
+        {
+            "type": "section",
+            "block_id": "focus_context",
+            "text": {"type": "mrkdwn", "text": focus_line(areas)},
+        }
+    )
+    blocks.append(_text_input("focus_tie", "How does it tie to the current focus?", multiline=True))
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_ID,
+        "notify_on_close": True,
+        "private_metadata": json.dumps({"draft": draft_id}),
+        "title": {"type": "plain_text", "text": "Log a request"},
+        "submit": {"type": "plain_text", "text": "Log it"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+@dataclass
+class Answers:
+    text: str = ""
+    area_id: int | None = None
+    customer: str = ""
+    amount_text: str = ""
+    frequency: str = ""
+    frequency_detail: str = ""
+    root_problem: str = ""
+    impacts: list[str] = field(default_factory=list)
+    impact_detail: str = ""
+    focus_tie: str = ""
+
+
+def _value(values: dict[str, Any], block_id: str) -> Any:
+    element = (values.get(block_id) or {}).get("value") or {}
+    kind = element.get("type")
+    if kind in ("radio_buttons", "static_select"):
+        return (element.get("selected_option") or {}).get("value") or ""
+    if kind == "checkboxes":
+        return [o.get("value") for o in element.get("selected_options") or [] if o.get("value")]
+    return element.get("value") or ""
+
+
+def read_answers(view: dict[str, Any]) -> Answers:
+    values = (view.get("state") or {}).get("values") or {}
+    area = _value(values, "area")
+    impacts = [i for i in (_value(values, "impacts") or []) if i in IMPACTS]
+    frequency = _value(values, "frequency")
+    return Answers(
+        text=str(_value(values, "request")).strip(),
+        area_id=int(area) if str(area).isdigit() else None,
+        customer=" ".join(str(_value(values, "customer")).split())[:255],
+        amount_text=str(_value(values, "amount")).strip(),
+        frequency=frequency if frequency in FREQUENCIES else "",
+        frequency_detail=str(_value(values, "frequency_detail")).strip(),
+        root_problem=str(_value(values, "root_problem")).strip(),
+        impacts=impacts,
+        impact_detail=str(_value(values, "impact_detail")).strip(),
+        focus_tie=str(_value(values, "focus_tie")).strip(),
+    )
+
+
+def draft_id_of(view: dict[str, Any]) -> int | None:
+    try:
+        return int(json.loads(view.get("private_metadata") or "{}").get("draft"))
+    except (ValueError, TypeError, AttributeError):
+        return None

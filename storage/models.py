@@ -1,0 +1,215 @@
+"""Every table Partnerbot keeps. Each row is scoped to one Slack workspace (team + enterprise)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC timestamp: every datetime column stores and returns UTC."""
+    return datetime.now(UTC)
+
+
+class Workspace(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("team_id", "enterprise_id", name="uq_workspace_team"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32, index=True)
+    # Empty string rather than NULL so the unique constraint holds on every database.
+    enterprise_id: str = Field(default="", max_length=32)
+    name: str = Field(default="", max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    """Anyone who has used the bot or been named in it: requesters, PMs, admins."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "slack_user_id", name="uq_person_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    slack_user_id: str = Field(max_length=32)
+    name: str = Field(default="", max_length=255)
+    tz: str = Field(default="UTC", max_length=64)
+    is_pm: bool = False
+    is_admin: bool = False
+    # Threshold digest schedule (PMs): "weekly", "daily" or "off"; weekday 0 = Monday; hour local.
+    digest_cadence: str = Field(default="weekly", max_length=16)
+    digest_weekday: int = 0
+    digest_hour: int = 9
+    last_digest_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProductArea(SQLModel, table=True):
+    """A PM's product area: its current focus and the rules that decide when a request reaches the PM."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "name_key", name="uq_area_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    name: str = Field(max_length=80)
+    name_key: str = Field(max_length=80)  # casefolded name, for lookups and uniqueness
+    pm_id: int | None = Field(default=None, foreign_key="person.id")
+    focus: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    focus_set_at: datetime | None = None
+    focus_set_by_id: int | None = Field(default=None, foreign_key="person.id")
+    threshold_count: int = 5
+    threshold_days: int = 30
+    threshold_amount_cents: int | None = None
+    # "immediate": DM the PM when the count rule is crossed; "digest": wait for the digest.
+    alert_mode: str = Field(default="immediate", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FeatureRequest(SQLModel, table=True):
+    """One customer need. Its occurrences are every time someone logged it."""
+
+    __tablename__ = "feature_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    area_id: int = Field(foreign_key="productarea.id", index=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    # open | planned | not_yet | shipped | merged
+    status: str = Field(default="open", max_length=16, index=True)
+    status_reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    status_changed_at: datetime | None = None
+    status_by_id: int | None = Field(default=None, foreign_key="person.id")
+    shipped_note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    shipped_link: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    merged_into_id: int | None = Field(default=None, foreign_key="feature_request.id")
+    # Sentence-embedding vector (float32 bytes) when the embedding matcher is installed.
+    embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    embedding_model: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Occurrence(SQLModel, table=True):
+    """One time a request was heard: who logged it, for which customer, and the follow-up answers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="feature_request.id", index=True)
+    logged_by_id: int = Field(foreign_key="person.id", index=True)
+    # The author of the original message when logged from a message shortcut or reaction.
+    raised_by_id: int | None = Field(default=None, foreign_key="person.id")
+    source: str = Field(default="command", max_length=16)  # command | shortcut | reaction | shell
+    # What the requester submitted, and the whole original text (message or command) as typed.
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    source_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    customer: str = Field(default="", max_length=255)
+    amount_cents: int | None = None
+    currency: str = Field(default="", max_length=8)
+    amount_text: str = Field(default="", max_length=255)
+    frequency: str = Field(default="", max_length=16)  # first_time | monthly | weekly | daily
+    frequency_detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    root_problem: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    impacts: str = Field(default="", max_length=255)  # comma-separated impact codes
+    impact_detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    focus_tie: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    channel_id: str = Field(default="", max_length=32)
+    message_ts: str = Field(default="", max_length=32)
+    thread_ts: str = Field(default="", max_length=32)
+    permalink: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    followup_sent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Draft(SQLModel, table=True):
+    """What a user started to log, kept until the form is submitted, so nothing typed is lost."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    source: str = Field(default="command", max_length=16)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    channel_id: str = Field(default="", max_length=32)
+    message_ts: str = Field(default="", max_length=32)
+    thread_ts: str = Field(default="", max_length=32)
+    permalink: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    raised_by_id: int | None = Field(default=None, foreign_key="person.id")
+    # The form's answers (JSON) while the requester decides whether it repeats an existing request.
+    answers: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ThresholdCrossing(SQLModel, table=True):
+    """A request crossed a rule in a window. Unique per window so a PM is alerted once."""
+
+    __table_args__ = (UniqueConstraint("request_id", "rule", "window_key", name="uq_crossing_window"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="feature_request.id", index=True)
+    rule: str = Field(max_length=16)  # count | amount
+    window_key: str = Field(max_length=64)
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id")
+    crossed_at: datetime = Field(default_factory=utcnow, index=True)
+    reset_at: datetime | None = None
+
+
+class Outbox(SQLModel, table=True):
+    """A message to send to Slack, exactly once, by the delivery worker."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
+    kind: str = Field(default="", max_length=32)
+    method: str = Field(default="chat.postMessage", max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON arguments of the API call
+    # Who to DM instead when the channel or thread is gone.
+    fallback_user_id: str = Field(default="", max_length=32)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_by: str = Field(default="", max_length=64)
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    result_channel: str = Field(default="", max_length=32)
+    result_ts: str = Field(default="", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OneOnOne(SQLModel, table=True):
+    """A recurring peer 1:1 between a PM and a stakeholder."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    pm_id: int = Field(foreign_key="person.id", index=True)
+    stakeholder_id: int = Field(foreign_key="person.id", index=True)
+    cadence_weeks: int = 6
+    weekday: int = 1  # 0 = Monday
+    next_meeting: date
+    last_meeting: date | None = None
+    active: bool = True
+    question_index: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgendaItem(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    oneonone_id: int = Field(foreign_key="oneonone.id", index=True)
+    added_by_id: int = Field(foreign_key="person.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    done: bool = False
+    done_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduledSend(SQLModel, table=True):
+    """A claim on one scheduled send (digest, agenda): the unique key makes it happen once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
+    kind: str = Field(max_length=32)
+    claimed_by: str = Field(default="", max_length=64)
+    claimed_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,157 @@
+"""Workspaces, people and their roles (admin, PM), and product areas with their focus."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from storage.models import Person, ProductArea, Workspace, utcnow
+
+DEFAULT_AREA = "General"
+
+
+def ensure_workspace(*, session: Session, team_id: str, enterprise_id: str | None = None) -> Workspace:
+    enterprise_id = enterprise_id or ""
+    stmt = select(Workspace).where(Workspace.team_id == team_id, Workspace.enterprise_id == enterprise_id)
+    workspace = session.exec(stmt).first()
+    if workspace:
+        return workspace
+    try:
+        with session.begin_nested():
+            workspace = Workspace(team_id=team_id, enterprise_id=enterprise_id)
+            session.add(workspace)
+            session.flush()
+        return workspace
+    except IntegrityError:  # another process created it first
+        return session.exec(stmt).one()
+
+
+def get_person(*, session: Session, workspace_id: int, slack_user_id: str) -> Person | None:
+    return session.exec(
+        select(Person).where(Person.workspace_id == workspace_id, Person.slack_user_id == slack_user_id)
+    ).first()
+
+
+def ensure_person(
+    *,
+    session: Session,
+    workspace: Workspace,
+    slack_user_id: str,
+    name: str = "",
+    tz: str = "",
+    admin_user_ids: tuple[str, ...] = (),
+) -> Person:
+    """The person behind a Slack user id; the first person in a workspace becomes its admin,
+    unless admins are named in PARTNERBOT_ADMINS."""
+    person = get_person(session=session, workspace_id=workspace.id, slack_user_id=slack_user_id)
+    if person:
+        changed = False
+        if name and person.name != name:
+            person.name, changed = name, True
+        if tz and person.tz != tz:
+            person.tz, changed = tz, True
+        if slack_user_id in admin_user_ids and not person.is_admin:
+            person.is_admin, changed = True, True
+        if changed:
+            session.add(person)
+        return person
+    if admin_user_ids:
+        is_admin = slack_user_id in admin_user_ids
+    else:
+        has_admin = session.exec(
+            select(Person.id).where(Person.workspace_id == workspace.id, Person.is_admin == True)  # noqa: E712
+        ).first()
+        is_admin = has_admin is None
+    try:
+        with session.begin_nested():
+            person = Person(
+                workspace_id=workspace.id,
+                slack_user_id=slack_user_id,
+                name=name,
+                tz=tz or "UTC",
+                is_admin=is_admin,
+            )
+            session.add(person)
+            session.flush()
+        return person
+    except IntegrityError:
+        return get_person(session=session, workspace_id=workspace.id, slack_user_id=slack_user_id)
+
+
+def set_pm(*, session: Session, person: Person, is_pm: bool) -> Person:
+    person.is_pm = is_pm
+    session.add(person)
+    return person
+
+
+def list_pms(*, session: Session, workspace_id: int) -> list[Person]:
+    return list(
+        session.exec(
+            select(Person)
+            .where(Person.workspace_id == workspace_id, Person.is_pm == True)  # noqa: E712
+            .order_by(Person.name)  # noqa: E712
+        )
+    )
+
+
+def area_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def get_area(*, session: Session, workspace_id: int, name: str) -> ProductArea | None:
+    return session.exec(
+        select(ProductArea).where(
+            ProductArea.workspace_id == workspace_id, ProductArea.name_key == area_key(name)
+        )
+    ).first()
+
+
+def list_areas(*, session: Session, workspace_id: int) -> list[ProductArea]:
+    return list(
+        session.exec(
+            select(ProductArea).where(ProductArea.workspace_id == workspace_id).order_by(ProductArea.name)
+        )
+    )
+
+
+def ensure_area(*, session: Session, workspace_id: int, name: str, pm: Person | None = None) -> ProductArea:
+    name = " ".join(name.split())[:80]
+    area = get_area(session=session, workspace_id=workspace_id, name=name)
+    if area is None:
+        try:
+            with session.begin_nested():
+                area = ProductArea(workspace_id=workspace_id, name=name, name_key=area_key(name))
+                session.add(area)
+                session.flush()
+        except IntegrityError:
+            area = get_area(session=session, workspace_id=workspace_id, name=name)
+    if pm is not None and area.pm_id is None:
+        area.pm_id = pm.id
+        session.add(area)
+    return area
+
+
+def default_area(*, session: Session, workspace_id: int) -> ProductArea:
+    """The area a request goes to when the workspace has only one (or none yet)."""
+    areas = list_areas(session=session, workspace_id=workspace_id)
+    if areas:
+        return areas[0]
+    return ensure_area(session=session, workspace_id=workspace_id, name=DEFAULT_AREA)
+
+
+def set_focus(*, session: Session, area: ProductArea, focus: str, by: Person) -> ProductArea:
+    area.focus = focus
+    area.focus_set_at = utcnow()
+    area.focus_set_by_id = by.id
+    if area.pm_id is None:
+        area.pm_id = by.id
+    session.add(area)
+    return area
+
+
+def list_admins(*, session: Session, workspace_id: int) -> list[Person]:
+    return list(
+        session.exec(
+            select(Person).where(Person.workspace_id == workspace_id, Person.is_admin == True)  # noqa: E712
+        )
+    )

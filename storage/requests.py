@@ -1,0 +1,163 @@
+"""Requests, their occurrences, and the drafts that keep what a user typed until it is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from storage.models import Draft, FeatureRequest, Occurrence, utcnow
+
+FREQUENCIES = {
+    "first_time": "First time",
+    "monthly": "A few times a month",
+    "weekly": "Weekly",
+    "daily": "Daily",
+}
+IMPACTS = {
+    "lost_deal": "Lost deal",
+    "churn_risk": "Churn risk",
+    "blocked_onboarding": "Blocked onboarding",
+    "support_load": "Support load",
+    "other": "Other",
+}
+# The follow-up questions that can be skipped in the form and asked again by DM.
+FOLLOWUP_FIELDS = ("customer", "amount", "frequency", "root_problem", "impacts", "focus_tie")
+TITLE_LIMIT = 150
+
+
+def make_title(text: str) -> str:
+    """A one-line title from the first line of what was typed."""
+    first = " ".join((text or "").strip().splitlines()[0].split()) if (text or "").strip() else ""
+    if len(first) > TITLE_LIMIT:
+        first = first[: TITLE_LIMIT - 1].rstrip() + "…"
+    return first or "(untitled request)"
+
+
+def create_draft(*, session: Session, workspace_id: int, person_id: int, **fields) -> Draft:
+    draft = Draft(workspace_id=workspace_id, person_id=person_id, **fields)
+    session.add(draft)
+    session.flush()
+    return draft
+
+
+def get_draft(*, session: Session, draft_id: int, workspace_id: int) -> Draft | None:
+    draft = session.get(Draft, draft_id)
+    if draft is None or draft.workspace_id != workspace_id:
+        return None
+    return draft
+
+
+def create_request(*, session: Session, workspace_id: int, area_id: int, title: str) -> FeatureRequest:
+    request = FeatureRequest(workspace_id=workspace_id, area_id=area_id, title=make_title(title))
+    session.add(request)
+    session.flush()
+    return request
+
+
+def record_occurrence(
+    *, session: Session, request: FeatureRequest, logged_by_id: int, text: str, **fields
+) -> Occurrence:
+    occurrence = Occurrence(
+        workspace_id=request.workspace_id,
+        request_id=request.id,
+        logged_by_id=logged_by_id,
+        text=text,
+        **fields,
+    )
+    request.updated_at = utcnow()
+    session.add(request)
+    session.add(occurrence)
+    session.flush()
+    return occurrence
+
+
+def missing_answers(occurrence: Occurrence) -> list[str]:
+    """Which follow-up questions are still unanswered, in the order they are asked."""
+    missing = []
+    if not occurrence.customer:
+        missing.append("customer")
+    if occurrence.amount_cents is None:
+        missing.append("amount")
+    if not occurrence.frequency:
+        missing.append("frequency")
+    if not occurrence.root_problem:
+        missing.append("root_problem")
+    if not occurrence.impacts:
+        missing.append("impacts")
+    if not occurrence.focus_tie:
+        missing.append("focus_tie")
+    return missing
+
+
+def get_occurrence(*, session: Session, occurrence_id: int, workspace_id: int) -> Occurrence | None:
+    occurrence = session.get(Occurrence, occurrence_id)
+    if occurrence is None or occurrence.workspace_id != workspace_id:
+        return None
+    return occurrence
+
+
+def get_request(*, session: Session, request_id: int, workspace_id: int) -> FeatureRequest | None:
+    request = session.get(FeatureRequest, request_id)
+    if request is None or request.workspace_id != workspace_id:
+        return None
+    return request
+
+
+@dataclass
+class RequestStats:
+    count: int = 0
+    customers: set[str] = field(default_factory=set)
+    # Money per currency: the largest amount each customer brings, summed (a customer counts once).
+    money: dict[str, int] = field(default_factory=dict)
+    requesters: set[int] = field(default_factory=set)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+    @property
+    def customer_count(self) -> int:
+        return len(self.customers)
+
+
+def customer_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def stats_from_occurrences(occurrences: list[Occurrence]) -> RequestStats:
+    stats = RequestStats()
+    best: dict[tuple[str, str], int] = {}
+    for occ in occurrences:
+        stats.count += 1
+        stats.requesters.add(occ.logged_by_id)
+        if occ.customer:
+            stats.customers.add(customer_key(occ.customer))
+        if occ.amount_cents is not None:
+            key = (customer_key(occ.customer) or f"#occ{occ.id}", occ.currency or "USD")
+            best[key] = max(best.get(key, 0), occ.amount_cents)
+        if stats.first_at is None or occ.created_at < stats.first_at:
+            stats.first_at = occ.created_at
+        if stats.last_at is None or occ.created_at > stats.last_at:
+            stats.last_at = occ.created_at
+    for (_, currency), cents in best.items():
+        stats.money[currency] = stats.money.get(currency, 0) + cents
+    return stats
+
+
+def occurrences_of(*, session: Session, request_id: int, since: datetime | None = None) -> list[Occurrence]:
+    stmt = select(Occurrence).where(Occurrence.request_id == request_id)
+    if since is not None:
+        stmt = stmt.where(Occurrence.created_at >= since)
+    return list(session.exec(stmt.order_by(Occurrence.created_at, Occurrence.id)))
+
+
+def request_stats(*, session: Session, request_id: int, since: datetime | None = None) -> RequestStats:
+    return stats_from_occurrences(occurrences_of(session=session, request_id=request_id, since=since))
+
+
+def count_occurrences(*, session: Session, request_id: int, since: datetime | None = None) -> int:
+    stmt = select(func.count()).select_from(Occurrence).where(Occurrence.request_id == request_id)
+    if since is not None:
+        stmt = stmt.where(Occurrence.created_at >= since)
+    return session.exec(stmt).one()
