@@ -200,3 +200,25 @@ def followup_answer_modal(*, occurrence_id: int, field: str, message: dict[str, 
             }
         ],
     }
+
+
+# PM actions on a request. Handlers for these action ids live in handlers/actions/decisions.py.
+REQUEST_ACTIONS = (
+    ("req_planned", "Planned", None),
+    ("req_not_yet", "Not yet…", None),
+    ("req_shipped", "Shipped…", "primary"),
+    ("req_merge", "Merge into…", None),
+    ("req_reopen", "Reopen", None),
+)
+
+
+def request_action_buttons(request_id: int, status: str = "open") -> dict[str, Any]:
+    """The buttons a PM acts with, wherever a request is shown to them (alert, digest, /requests)."""
+    elements = []
+    for action_id, label, style in REQUEST_ACTIONS:
+        if action_id == "req_reopen" and status == "open":
+            continue
+        if action_id != "req_reopen" and status in ("shipped", "merged"):
+            continue
+        elements.append(button(label, action_id, str(request_id), style))
+    return {"type": "actions", "block_id": f"req_actions_{request_id}", "elements": elements}
