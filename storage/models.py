@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+_clock_offset = timedelta(0)
+
+
 def utcnow() -> datetime:
-    """Aware UTC timestamp: every datetime column stores and returns UTC."""
-    return datetime.now(UTC)
+    """Aware UTC "now" for everything the bot stores and schedules (the shell can move it forward)."""
+    return datetime.now(UTC) + _clock_offset
+
+
+def advance_clock(delta: timedelta) -> datetime:
+    """Move this process's clock forward (the shell's `:time +7d`); returns the new now."""
+    global _clock_offset
+    _clock_offset += delta
+    return utcnow()
 
 
 class Workspace(SQLModel, table=True):
