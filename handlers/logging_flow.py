@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from handlers import blocks
+from handlers import blocks, standing
 from handlers.common import Deps
 from handlers.text import clip, escape
+from handlers.views.repeat_builder import repeat_choice_view
 from handlers.views.request_modal_builder import Answers
-from storage import outbox
+from storage import outbox, people, thresholds
 from storage import requests as store
-from storage.models import Draft, FeatureRequest, Occurrence, Person, ProductArea, Workspace, utcnow
+from storage.models import (
+    Draft,
+    FeatureRequest,
+    Occurrence,
+    Person,
+    ProductArea,
+    ThresholdCrossing,
+    Workspace,
+    utcnow,
+)
 from storage.money import Money
 
 
@@ -126,6 +137,79 @@ def queue_followup(
         session.add(occurrence)
 
 
+def after_occurrence(*, session: Session, deps: Deps, person: Person, logged: Logged, note: str = "") -> None:
+    """Weigh the occurrence against the area's rules, tell the requester where it stands, alert the PM."""
+    request, area, occ = logged.request, logged.area, logged.occurrence
+    current, crossings = thresholds.evaluate(session=session, request=request, area=area, occurrence=occ)
+    pm = session.get(Person, area.pm_id) if area.pm_id else None
+    lines = standing.status_lines(
+        request=request, area=area, pm=pm, standing=current, new_crossings=crossings, occurrence=occ
+    )
+    queue_confirmation(
+        session=session,
+        deps=deps,
+        person=person,
+        logged=logged,
+        status_lines=[note, *lines] if note else lines,
+    )
+    # The money rule always alerts at once; the count rule per the area's choice (digest waits for the digest).
+    urgent = [c for c in crossings if c.rule == "amount" or area.alert_mode != "digest"]
+    if urgent:
+        queue_alert(session=session, request=request, area=area, current=current, crossings=urgent)
+
+
+def alert_recipients(*, session: Session, area: ProductArea) -> list[Person]:
+    """The area's PM; with none, every PM in the workspace; with none, the admins."""
+    if area.pm_id:
+        pm = session.get(Person, area.pm_id)
+        if pm:
+            return [pm]
+    return people.list_pms(session=session, workspace_id=area.workspace_id) or people.list_admins(
+        session=session, workspace_id=area.workspace_id
+    )
+
+
+def queue_alert(
+    *,
+    session: Session,
+    request: FeatureRequest,
+    area: ProductArea,
+    current: thresholds.Standing,
+    crossings: list[ThresholdCrossing],
+) -> None:
+    occurrences = store.occurrences_of(session=session, request_id=request.id)
+    ids = {o.logged_by_id for o in occurrences}
+    who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))} if ids else {}
+    alert = standing.alert_blocks(
+        request=request, area=area, standing=current, crossings=crossings, occurrences=occurrences, people=who
+    )
+    crossing_key = "-".join(str(c.id) for c in crossings)
+    for recipient in alert_recipients(session=session, area=area):
+        outbox.enqueue(
+            session=session,
+            key=f"alert:{request.id}:{crossing_key}:{recipient.id}",
+            kind="threshold_alert",
+            workspace_id=request.workspace_id,
+            payload={
+                "channel": recipient.slack_user_id,
+                "blocks": alert,
+                "text": clip(f"Threshold crossed in {area.name}: {request.title}", 300),
+            },
+        )
+
+
+def answers_to_json(answers: Answers, money: Money | None) -> str:
+    data = asdict(answers)
+    data["money"] = [money.cents, money.currency] if money else None
+    return json.dumps(data, ensure_ascii=False)
+
+
+def answers_from_json(text: str) -> tuple[Answers, Money | None]:
+    data = json.loads(text)
+    money = data.pop("money", None)
+    return Answers(**data), Money(cents=money[0], currency=money[1]) if money else None
+
+
 def finish_logging(
     *,
     session: Session,
@@ -137,7 +221,51 @@ def finish_logging(
     money: Money | None,
     area: ProductArea,
 ) -> dict | None:
-    """Store a submitted form and queue the receipt. Returns the modal response (None closes the form)."""
+    """A submitted form: first offer likely repeats (the requester decides), else store it as new.
+    Returns the modal response (None closes the form)."""
+    if deps.matcher is not None and draft is not None:
+        suggestions = deps.matcher.suggest(
+            session, workspace_id=workspace.id, area_id=area.id, text=answers.text
+        )
+        if suggestions:
+            draft.answers = answers_to_json(answers, money)
+            session.add(draft)
+            stats = {
+                s.request.id: store.request_stats(session=session, request_id=s.request.id)
+                for s in suggestions
+            }
+            return {
+                "response_action": "update",
+                "view": repeat_choice_view(
+                    draft_id=draft.id, text=answers.text, suggestions=suggestions, stats=stats
+                ),
+            }
+    log_and_reply(
+        session=session,
+        deps=deps,
+        workspace=workspace,
+        person=person,
+        draft=draft,
+        answers=answers,
+        money=money,
+        area=area,
+    )
+    return None
+
+
+def log_and_reply(
+    *,
+    session: Session,
+    deps: Deps,
+    workspace: Workspace,
+    person: Person,
+    draft: Draft | None,
+    answers: Answers,
+    money: Money | None,
+    area: ProductArea,
+    request: FeatureRequest | None = None,
+    note: str = "",
+) -> Logged:
     logged = store_occurrence(
         session=session,
         workspace=workspace,
@@ -146,6 +274,9 @@ def finish_logging(
         answers=answers,
         money=money,
         area=area,
+        request=request,
     )
-    queue_confirmation(session=session, deps=deps, person=person, logged=logged)
-    return None
+    if logged.is_new and deps.matcher is not None:
+        deps.matcher.add(session, logged.request)
+    after_occurrence(session=session, deps=deps, person=person, logged=logged, note=note)
+    return logged

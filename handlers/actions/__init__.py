@@ -5,8 +5,10 @@ import re
 from slack_bolt import App
 
 from handlers.actions.followup import followup_answer_button, followup_button
+from handlers.actions.thresholds import reset_threshold_button
 
 
 def register(app: App) -> None:
     app.action(re.compile(r"^followup_(frequency|impact)_\w+$"))(followup_button)
     app.action(re.compile(r"^followup_answer_\w+$"))(followup_answer_button)
+    app.action("req_reset_threshold")(reset_threshold_button)

@@ -5,9 +5,11 @@ from slack_bolt import App
 from handlers.commands.focus import focus_command
 from handlers.commands.partnerbot import partnerbot_command
 from handlers.commands.request import request_command
+from handlers.commands.threshold import threshold_command
 
 
 def register(app: App) -> None:
     app.command("/request")(request_command)
     app.command("/partnerbot")(partnerbot_command)
     app.command("/focus")(focus_command)
+    app.command("/threshold")(threshold_command)

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from handlers import blocks
 from handlers.common import actor, deps_of
-from handlers.logging_flow import queue_confirmation, store_occurrence
+from handlers.logging_flow import log_and_reply
 from handlers.text import quote
 from handlers.views.request_form import open_request_form
 from handlers.views.request_modal_builder import Answers
@@ -51,23 +51,16 @@ def request_command(
             return
         # The form would not open (Slack's trigger expired): keep the request as typed, ask the rest by DM.
         area = people.default_area(session=session, workspace_id=workspace.id)
-        logged = store_occurrence(
+        logged = log_and_reply(
             session=session,
+            deps=deps,
             workspace=workspace,
             person=person,
             draft=draft,
             answers=Answers(text=text),
             money=None,
             area=area,
-        )
-        queue_confirmation(
-            session=session,
-            deps=deps,
-            person=person,
-            logged=logged,
-            status_lines=[
-                f"Slack didn't let me open the form ({error}), so I saved what you typed: {quote(text, 300)}"
-            ],
+            note=f"Slack didn't let me open the form ({error}), so I saved what you typed: {quote(text, 300)}",
         )
         logger.info("stored request %s without the form after %s", logged.request.id, error)
     deps.kick()

@@ -9,12 +9,14 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from handlers.common import actor, deps_of
-from handlers.logging_flow import finish_logging
+from handlers.logging_flow import answers_from_json, finish_logging, log_and_reply
 from handlers.text import quote
+from handlers.views.repeat_builder import NEW, read_choice
 from handlers.views.request_modal_builder import draft_id_of, read_answers
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
+from storage.models import ProductArea
 from storage.money import AmountError, parse_amount
 
 
@@ -85,6 +87,8 @@ def request_modal_closed(
             if draft_id
             else None
         )
+        if not answers.text and draft is not None and draft.answers:
+            answers, _ = answers_from_json(draft.answers)
         text = answers.text or (draft.text if draft else "")
         if not text.strip() or (draft is not None and draft.occurrence_id):
             return
@@ -95,3 +99,71 @@ def request_modal_closed(
             f"> {quote(text, 2500)}\nUse `/request` to log it when you're ready."
         ),
     )
+
+
+def repeat_choice_submission(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
+) -> None:
+    """The requester said "same as X" or "it's new": store the occurrence accordingly."""
+    view = body.get("view") or {}
+    choice = read_choice(view)
+    if choice is None:
+        ack(response_action="errors", errors={"choice": "Pick the matching request, or “It's new”."})
+        return
+    deps = deps_of(context)
+    with session_scope(deps.engine) as session:
+        workspace, person = actor(session, deps, context)
+        draft_id = draft_id_of(view)
+        draft = (
+            store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
+            if draft_id
+            else None
+        )
+        if draft is None or not draft.answers:
+            ack(
+                response_action="errors", errors={"choice": "I lost track of this form; please log it again."}
+            )
+            return
+        if draft.occurrence_id:
+            ack()  # submitted twice (a double click): it is stored already
+            return
+        answers, money = answers_from_json(draft.answers)
+        request = None
+        if choice != NEW:
+            request = store.get_request(session=session, request_id=choice, workspace_id=workspace.id)
+            while request is not None and request.status == "merged" and request.merged_into_id:
+                request = store.get_request(
+                    session=session, request_id=request.merged_into_id, workspace_id=workspace.id
+                )
+            if request is None:
+                ack(
+                    response_action="errors",
+                    errors={"choice": "That request is gone; pick another or “It's new”."},
+                )
+                return
+        area = None
+        if request is not None:
+            area = session.get(ProductArea, request.area_id)
+        elif answers.area_id:
+            area = next(
+                (
+                    a
+                    for a in people.list_areas(session=session, workspace_id=workspace.id)
+                    if a.id == answers.area_id
+                ),
+                None,
+            )
+        area = area or people.default_area(session=session, workspace_id=workspace.id)
+        log_and_reply(
+            session=session,
+            deps=deps,
+            workspace=workspace,
+            person=person,
+            draft=draft,
+            answers=answers,
+            money=money,
+            area=area,
+            request=request,
+        )
+    ack()
+    deps.kick()

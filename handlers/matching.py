@@ -1,0 +1,90 @@
+"""The process's index of requests for repeat suggestions, kept in step with the database.
+
+Each process (web workers, shell) keeps its own in-memory index: new requests are loaded by id on
+every look-up, and suggestions are re-checked against the database so merged requests never show.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+from storage.matching import Matcher, load_matcher
+
+from storage.models import FeatureRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Suggestion:
+    request: FeatureRequest
+    score: float
+
+
+class MatchIndex:
+    def __init__(self, *, prefer_embeddings: bool = True) -> None:
+        self.matcher = Matcher(prefer_embeddings=prefer_embeddings)
+        self._lock = threading.Lock()
+        self._max_id = 0
+
+    @property
+    def backend(self) -> str:
+        return self.matcher.backend
+
+    def refresh(self, session: Session) -> None:
+        """Load requests created since the last look-up (by any process), storing missing vectors."""
+        with self._lock:
+            missing = load_matcher(session, self.matcher, since_id=self._max_id)
+            newest = session.exec(
+                select(FeatureRequest.id).order_by(FeatureRequest.id.desc()).limit(1)
+            ).first()
+            self._max_id = max(self._max_id, newest or 0)
+        if missing:
+            self._store_vectors(session, missing)
+
+    def _store_vectors(self, session: Session, request_ids: list[int]) -> None:
+        model = getattr(self.matcher, "model_name", "") or self.matcher.backend
+        for request in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(request_ids))):
+            vector = self.matcher.vector(request.title)
+            if vector is not None:
+                request.embedding, request.embedding_model = vector, model
+                session.add(request)
+
+    def add(self, session: Session, request: FeatureRequest) -> None:
+        """Index a request just created in this process (and keep its vector with it)."""
+        vector = self.matcher.vector(request.title)
+        if vector is not None:
+            request.embedding = vector
+            request.embedding_model = getattr(self.matcher, "model_name", "") or self.matcher.backend
+            session.add(request)
+        with self._lock:
+            self.matcher.add(
+                request_id=request.id,
+                scope=(request.workspace_id, request.area_id),
+                text=request.title,
+                vector=vector,
+            )
+
+    def suggest(
+        self, session: Session, *, workspace_id: int, area_id: int, text: str, limit: int = 3
+    ) -> list[Suggestion]:
+        self.refresh(session)
+        with self._lock:
+            found = self.matcher.suggest(scope=(workspace_id, area_id), text=text, limit=limit + 2)
+        if not found:
+            return []
+        ids = [request_id for request_id, _ in found]
+        rows = {r.id: r for r in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(ids)))}
+        suggestions = []
+        for request_id, score in found:
+            request = rows.get(request_id)
+            if request is None or request.workspace_id != workspace_id or request.status == "merged":
+                if request is not None and request.status == "merged":
+                    with self._lock:
+                        self.matcher.remove(request_id)
+                continue
+            suggestions.append(Suggestion(request=request, score=score))
+        return suggestions[:limit]
