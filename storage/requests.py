@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from storage.models import Draft, FeatureRequest, Occurrence, utcnow
@@ -161,3 +161,24 @@ def count_occurrences(*, session: Session, request_id: int, since: datetime | No
     if since is not None:
         stmt = stmt.where(Occurrence.created_at >= since)
     return session.exec(stmt).one()
+
+
+def add_impact(*, session: Session, occurrence: Occurrence, code: str, attempts: int = 5) -> Occurrence:
+    """Add one impact to an occurrence. Compare-and-set, so two quick clicks never lose one another."""
+    for _ in range(attempts):
+        session.refresh(occurrence)
+        codes = [c for c in occurrence.impacts.split(",") if c]
+        if code in codes:
+            return occurrence
+        new = ",".join([*codes, code])
+        result = session.exec(
+            update(Occurrence)
+            .where(Occurrence.id == occurrence.id, Occurrence.impacts == occurrence.impacts)
+            .values(impacts=new)
+        )
+        if result.rowcount == 1:
+            session.commit()
+            session.refresh(occurrence)
+            return occurrence
+        session.rollback()
+    raise RuntimeError(f"could not record impact {code} on occurrence {occurrence.id}")

@@ -78,11 +78,8 @@ def followup_button(
             occ.frequency = choice
             note = f"How often: {FREQUENCIES[choice]}"
         elif action["action_id"].startswith("followup_impact_") and choice in IMPACTS:
-            codes = [c for c in occ.impacts.split(",") if c]
-            if choice not in codes:
-                codes.append(choice)
-            occ.impacts = ",".join(codes)
-            note = "Impact: " + ", ".join(IMPACTS[c] for c in codes)
+            store.add_impact(session=session, occurrence=occ, code=choice)
+            note = "Impact: " + ", ".join(IMPACTS[c] for c in occ.impacts.split(",") if c)
         else:
             return
         session.add(occ)
