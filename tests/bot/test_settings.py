@@ -1,0 +1,56 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import choose_mode
+from bot.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_sqlite_and_slack():
+    s = Settings.from_env({})
+    assert s.database_url == "sqlite:///partnerbot.db"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert choose_mode(s) == "shell"
+
+
+def test_mode_follows_tokens():
+    assert (
+        choose_mode(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"})) == "socket"
+    )
+    assert choose_mode(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"})) == "http"
+
+
+def test_api_url_and_admins_are_read():
+    s = Settings.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api", "PARTNERBOT_ADMINS": "U1, U2,"})
+    assert s.slack_api_url == "http://127.0.0.1:9/api/"
+    assert s.admin_user_ids == ("U1", "U2")
+
+
+def test_missing_settings_name_the_variable_and_where_to_get_it():
+    with pytest.raises(SettingsError) as e:
+        Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}).require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    assert "SLACK_SIGNING_SECRET" in str(e.value) and "Basic Information" in str(e.value)
+    assert "SLACK_BOT_TOKEN:" not in str(e.value)
+
+
+def test_bad_numbers_fail_fast():
+    with pytest.raises(SettingsError, match="PORT"):
+        Settings.from_env({"PORT": "eighty"})
+
+
+def test_http_mode_without_tokens_exits_with_a_clear_message(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "http"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
