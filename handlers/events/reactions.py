@@ -1,0 +1,96 @@
+"""Logging by emoji: react to a message with :memo: (or :partnerbot:) and the bot offers to log it."""
+
+from __future__ import annotations
+
+import json
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from handlers.blocks import button, section
+from handlers.common import actor, deps_of, person_for
+from handlers.shortcuts.log_request import message_text
+from handlers.text import quote
+from handlers.views.request_form import open_request_form
+from storage.db import session_scope
+
+REACTIONS = {"memo", "partnerbot", "pencil"}
+
+
+def fetch_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | None:
+    try:
+        history = client.conversations_history(channel=channel, latest=ts, inclusive=True, limit=1)
+    except SlackApiError:
+        return None
+    messages = [m for m in history.get("messages") or [] if m.get("ts") == ts]
+    return messages[0] if messages else None
+
+
+def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
+    if event.get("reaction") not in REACTIONS or (event.get("item") or {}).get("type") != "message":
+        return
+    item = event["item"]
+    channel, ts, user = item.get("channel", ""), item.get("ts", ""), event.get("user", "")
+    message = fetch_message(client, channel, ts)
+    text = message_text(message) if message else ""
+    preview = f"> {quote(text, 400)}" if text else "(I couldn't read that message; you can type the request.)"
+    value = json.dumps({"c": channel, "t": ts})
+    client.chat_postMessage(
+        channel=user,
+        text="Log that message as a customer request?",
+        blocks=[
+            section(
+                f"You reacted with :{event['reaction']}: — log this message as a customer request?\n{preview}"
+            ),
+            {
+                "type": "actions",
+                "block_id": "reaction_log",
+                "elements": [button("Log as request", "reaction_log_request", value, "primary")],
+            },
+        ],
+    )
+
+
+def reaction_log_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    ack()
+    deps = deps_of(context)
+    try:
+        where = json.loads(action.get("value") or "{}")
+        channel, ts = str(where["c"]), str(where["t"])
+    except (ValueError, KeyError, TypeError):
+        return
+    message = fetch_message(client, channel, ts) or {}
+    permalink = ""
+    try:
+        permalink = client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink") or ""
+    except SlackApiError as e:
+        logger.info("no permalink: %s", e.response.get("error"))
+    with session_scope(deps.engine) as session:
+        workspace, person = actor(session, deps, context)
+        author = message.get("user") or ""
+        raised_by = person_for(session, deps, workspace, author) if author else None
+        open_request_form(
+            session=session,
+            deps=deps,
+            client=client,
+            trigger_id=body.get("trigger_id", ""),
+            workspace=workspace,
+            person=person,
+            text=message_text(message),
+            source="reaction",
+            channel_id=channel,
+            message_ts=ts,
+            thread_ts=message.get("thread_ts") or "",
+            permalink=permalink,
+            raised_by_id=raised_by.id if raised_by else None,
+        )
