@@ -33,8 +33,13 @@ def test_request_form_bad_amount_is_kept_then_stored_and_confirmed(server):
     view = fake.wait_for(lambda: d.opened_views())[-1]
     request_block = next(b for b in view["blocks"] if b.get("block_id") == "request")
     assert request_block["element"]["initial_value"] == "CSV export of the weekly report"
-    answers = {"customer": "Acme Corp", "amount": "40 grand", "frequency": "weekly", "impacts": ["churn_risk"],
-               "root_problem": "Finance rebuilds the report by hand every Monday"}
+    answers = {
+        "customer": "Acme Corp",
+        "amount": "40 grand",
+        "frequency": "weekly",
+        "impacts": ["churn_risk"],
+        "root_problem": "Finance rebuilds the report by hand every Monday",
+    }
     bad = d.submit("U1SALES", view, answers)
     assert bad.json["response_action"] == "errors"
     assert "40 grand" in bad.json["errors"]["amount"] and "$40k" in bad.json["errors"]["amount"]
@@ -47,7 +52,9 @@ def test_request_form_bad_amount_is_kept_then_stored_and_confirmed(server):
     assert occ.customer == "Acme Corp" and occ.amount_cents == 4_000_000 and occ.currency == "EUR"
     assert occ.frequency == "weekly" and occ.impacts == "churn_risk"
     assert occ.root_problem.startswith("Finance rebuilds") and occ.source == "command"
-    confirmation = fake.wait_for(lambda: [c for c in dm_posts(fake, "U1SALES") if "Logged for" in blocks_text(c)])
+    confirmation = fake.wait_for(
+        lambda: [c for c in dm_posts(fake, "U1SALES") if "Logged for" in blocks_text(c)]
+    )
     text = blocks_text(confirmation[0])
     assert "CSV export of the weekly report" in text and "Acme Corp" in text and "€40k" in text
     assert "Not yet" in text and "4 more" in text  # below the default 5-in-30-days threshold
@@ -58,16 +65,29 @@ def test_skipped_answers_are_asked_by_dm_and_answering_updates_the_request(serve
     d.command("U2CSM", "/request", "SSO with Okta")
     view = fake.wait_for(lambda: d.opened_views())[-1]
     d.submit("U2CSM", view, {"customer": "Globex"})
-    followup = fake.wait_for(lambda: [c for c in dm_posts(fake, "U2CSM") if "A few questions" in blocks_text(c)])[0]
+    followup = fake.wait_for(
+        lambda: [c for c in dm_posts(fake, "U2CSM") if "A few questions" in blocks_text(c)]
+    )[0]
     buttons = buttons_in(followup.args["blocks"])
     labels = [b["text"]["text"] for b in buttons]
     assert "Daily" in labels and "Lost deal" in labels and "Answer" in labels
     message = {"ts": followup.response["ts"], "text": "", "blocks": followup.args["blocks"]}
     channel = followup.response["channel"]
-    d.click("U2CSM", next(b for b in buttons if b["text"]["text"] == "Daily"), channel=channel, message=message)
-    d.click("U2CSM", next(b for b in buttons if b["text"]["text"] == "Lost deal"), channel=channel, message=message)
-    d.click("U2CSM", next(b for b in buttons if b["text"]["text"] == "Support load"), channel=channel,
-            message=message)
+    d.click(
+        "U2CSM", next(b for b in buttons if b["text"]["text"] == "Daily"), channel=channel, message=message
+    )
+    d.click(
+        "U2CSM",
+        next(b for b in buttons if b["text"]["text"] == "Lost deal"),
+        channel=channel,
+        message=message,
+    )
+    d.click(
+        "U2CSM",
+        next(b for b in buttons if b["text"]["text"] == "Support load"),
+        channel=channel,
+        message=message,
+    )
     fake.wait_for(lambda: occurrences(server.engine)[0].impacts == "lost_deal,support_load")
     assert occurrences(server.engine)[0].frequency == "daily"
     # The DM is updated to show what is answered and what is left.
@@ -75,8 +95,12 @@ def test_skipped_answers_are_asked_by_dm_and_answering_updates_the_request(serve
     assert "Support load" in json.dumps(updated[-1].args)
 
     # Someone else clicking a button in that DM changes nothing.
-    d.click("U9OTHER", next(b for b in buttons if b["text"]["text"] == "Weekly"), channel=channel, message=message)
-    fake.wait_for(lambda: [c for c in fake.calls_to("chat.postEphemeral") if "someone else" in c.args["text"]])
+    d.click(
+        "U9OTHER", next(b for b in buttons if b["text"]["text"] == "Weekly"), channel=channel, message=message
+    )
+    fake.wait_for(
+        lambda: [c for c in fake.calls_to("chat.postEphemeral") if "someone else" in c.args["text"]]
+    )
     assert occurrences(server.engine)[0].frequency == "daily"
 
     # A one-line answer through the *Answer* form, with a bad amount first.
@@ -111,7 +135,11 @@ def test_huge_request_with_channel_ping_is_stored_whole_and_echoed_safely(server
 def test_message_shortcut_keeps_permalink_and_author(server):
     d, fake = server.driver, server.fake
     fake.add_user("U4AUTHOR", name="Casey Customer-Voice")
-    message = {"text": "Customer asked again for a Salesforce sync", "user": "U4AUTHOR", "ts": "1700000000.000100"}
+    message = {
+        "text": "Customer asked again for a Salesforce sync",
+        "user": "U4AUTHOR",
+        "ts": "1700000000.000100",
+    }
     assert d.shortcut("U5LOGGER", message, channel="C0DEALS").status == 200
     view = fake.wait_for(lambda: d.opened_views())[-1]
     assert "Salesforce sync" in json.dumps(view) and "this message" in json.dumps(view)
@@ -159,7 +187,9 @@ def test_help_focus_and_pm_roles(server):
     set_focus = d.command("U3PM", "/focus", "Reporting: self-serve dashboards for finance teams")
     assert "self-serve dashboards" in set_focus.text
     listing = d.command("U2REP", "/focus", "")
-    assert "Reporting" in listing.text and "self-serve dashboards" in listing.text and "<@U3PM>" in listing.text
+    assert (
+        "Reporting" in listing.text and "self-serve dashboards" in listing.text and "<@U3PM>" in listing.text
+    )
     assert "Only PMs" in d.command("U2REP", "/focus", "Reporting: something else").text
     no_mention = d.command("U1ADMIN", "/partnerbot", "pm add dana")
     assert "@-mention" in no_mention.text and "pm add dana" in no_mention.text
@@ -184,7 +214,9 @@ def test_focus_is_shown_in_the_form_and_areas_can_be_chosen(server):
     text = json.dumps(view)
     assert "month-end close for finance" in text and "Salesforce and HubSpot" in text
     area_block = next(b for b in view["blocks"] if b.get("block_id") == "area")
-    integrations = next(o["value"] for o in area_block["element"]["options"] if o["text"]["text"] == "Integrations")
+    integrations = next(
+        o["value"] for o in area_block["element"]["options"] if o["text"]["text"] == "Integrations"
+    )
     empty = d.submit("U2REP", view, {"request": ""})
     assert empty.json["errors"]["request"]
     d.submit("U2REP", view, {"request": "HubSpot deal sync", "area": integrations})
