@@ -13,6 +13,7 @@ from bot.delivery import DeliveryWorker
 from bot.settings import Settings
 from handlers import register_listeners
 from handlers.common import Deps
+from handlers.text import quote
 from storage.db import make_engine, migrate
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,36 @@ def create_app(
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> None:
-        logger.exception("listener failed: %s", error)
+        logger.error("listener failed", exc_info=error)
+        tell_user_about_failure(deps.client, body, logger)
 
     app.deps = deps  # type: ignore[attr-defined]
     return app
+
+
+def typed_text(body: dict[str, Any]) -> str:
+    """What the user had typed in the payload that failed, so the apology can hand it back."""
+    if body.get("command"):
+        return f"{body['command']} {body.get('text') or ''}".strip()
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    for block in values.values():
+        for element in block.values():
+            if isinstance(element, dict) and element.get("value"):
+                return str(element["value"])
+    return str((body.get("message") or {}).get("text") or "")
+
+
+def tell_user_about_failure(client: WebClient, body: dict[str, Any], logger: logging.Logger) -> None:
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+    if not user:
+        return
+    typed = typed_text(body)
+    kept = f" Here is what you typed, so it isn't lost:\n> {quote(typed, 2500)}" if typed else ""
+    try:
+        client.chat_postMessage(
+            channel=user,
+            text=f"Sorry — something went wrong on my side.{kept}\n"
+            "Please try again in a minute; if it keeps happening, tell your Partnerbot admin.",
+        )
+    except Exception:  # Slack itself may be what failed; the log has the original error
+        logger.warning("could not tell %s about the failure", user, exc_info=True)
