@@ -199,6 +199,8 @@ class OneOnOne(SQLModel, table=True):
     last_meeting: date | None = None
     active: bool = True
     question_index: int = 0
+    # The group DM (PM + stakeholder) the agenda goes to, from conversations.open (0005_schedules).
+    channel_id: str = Field(default="", max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -208,8 +210,11 @@ class AgendaItem(SQLModel, table=True):
     oneonone_id: int = Field(foreign_key="oneonone.id", index=True)
     added_by_id: int = Field(foreign_key="person.id")
     text: str = Field(sa_column=Column(Text, nullable=False))
+    # The meeting it was added for; an unresolved item from an earlier meeting is carried over.
+    meeting: date | None = None
     done: bool = False
     done_at: datetime | None = None
+    done_by_id: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -2,7 +2,9 @@
 
 from slack_bolt import App
 
+from handlers.commands.digest import digest_command
 from handlers.commands.focus import focus_command
+from handlers.commands.oneonone import agenda_command, oneonone_command
 from handlers.commands.partnerbot import partnerbot_command
 from handlers.commands.request import request_command
 from handlers.commands.threshold import threshold_command
@@ -13,3 +15,6 @@ def register(app: App) -> None:
     app.command("/partnerbot")(partnerbot_command)
     app.command("/focus")(focus_command)
     app.command("/threshold")(threshold_command)
+    app.command("/digest")(digest_command)
+    app.command("/oneonone")(oneonone_command)
+    app.command("/agenda")(agenda_command)

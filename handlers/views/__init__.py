@@ -19,3 +19,6 @@ def register(app: App) -> None:
     app.view_submission(repeat_builder.CALLBACK_ID)(repeat_choice_submission)
     app.view_closed(repeat_builder.CALLBACK_ID)(request_modal_closed)
     app.view_submission("followup_answer")(followup_answer_submission)
+    from handlers.actions.agenda import agenda_add_submission
+
+    app.view_submission("agenda_add")(agenda_add_submission)

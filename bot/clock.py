@@ -1,0 +1,299 @@
+"""The clock: what is due (threshold digests, 1:1 agendas) is computed from the database at `now`, claimed
+once, and queued in the outbox. APScheduler is only the heartbeat (every minute).
+
+`python -m bot clock` runs it on its own (Procfile `clock:` line) and delivers the outbox too; Socket Mode
+and the shell run it in-process with start_in_process(). Several clocks at once are safe: every send is
+claimed with a unique ScheduledSend key first (see storage/schedule.py for grace periods and DST rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import update
+from sqlmodel import select
+
+from handlers.common import Deps
+from handlers.digest_builder import (
+    QUESTIONS_PER_AGENDA,
+    agenda_blocks,
+    agenda_text,
+    digest_blocks,
+    digest_summary,
+    questions_for,
+)
+from storage import digest as digest_store
+from storage import outbox, schedule
+from storage.db import session_scope
+from storage.models import OneOnOne, Person, utcnow
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "partnerbot-clock"
+
+
+def clock_id(deps: Deps) -> str:
+    if "clock_id" not in deps.extras:
+        deps.extras["clock_id"] = f"clock:{socket.gethostname()}:{os.getpid()}:{id(deps) & 0xFFFF:x}"
+    return deps.extras["clock_id"]
+
+
+# -- one pass ------------------------------------------------------------------------------------
+def run_due(deps: Deps, now: datetime | None = None) -> int:
+    """Claim and queue everything due at `now` (and what was missed within its grace period); returns how
+    many messages were queued. Safe to call from several processes at once, and as often as you like."""
+    now = now or utcnow()
+    me = clock_id(deps)
+    with session_scope(deps.engine) as session:
+        pms = list(
+            session.exec(select(Person).where(Person.is_pm.is_(True), Person.digest_cadence != "off")).all()
+        )
+        meetings = list(session.exec(select(OneOnOne).where(OneOnOne.active.is_(True))).all())
+        people = {p.id: p for p in pms}
+        wanted = {o.pm_id for o in meetings} | {o.stakeholder_id for o in meetings}
+        missing = [pid for pid in wanted if pid not in people]
+        if missing:
+            people.update({p.id: p for p in session.exec(select(Person).where(Person.id.in_(missing))).all()})
+
+    dues: list[schedule.Due] = []
+    for pm in pms:
+        due = schedule.digest_due(pm, now)
+        if due is not None:
+            dues.append(due)
+    for meeting in meetings:
+        tz = people[meeting.pm_id].tz if meeting.pm_id in people else "UTC"
+        if meeting.next_meeting < schedule.local_date(now, tz):
+            # The meeting day is over: a never-sent agenda for it is late (logged once), then move on.
+            late = schedule.agenda_due(meeting, tz, now)
+            if late is not None:
+                dues.append(late)
+            with session_scope(deps.engine) as session:
+                session.add(meeting)
+                schedule.advance_meeting(session=session, oneonone=meeting, pm_tz=tz, now=now)
+        due = schedule.agenda_due(meeting, tz, now)
+        if due is not None:
+            dues.append(due)
+    if not dues:
+        return 0
+    with session_scope(deps.engine) as session:
+        taken = schedule.claimed_keys(session=session, keys=[d.key for d in dues])
+    meeting_by_id = {m.id: m for m in meetings}
+    queued = 0
+    for due in dues:
+        if due.key in taken:
+            continue
+        try:
+            if due.late:
+                workspace_id = (
+                    people[due.person_id].workspace_id
+                    if due.person_id
+                    else meeting_by_id[due.oneonone_id].workspace_id
+                )
+                with session_scope(deps.engine) as session:
+                    schedule.skip_claim(
+                        session=session, due=due, workspace_id=workspace_id, claimed_by=me, now=now
+                    )
+            elif due.kind == "digest":
+                queued += queue_digest(deps, due=due, now=now, claimed_by=me)
+            else:
+                meeting = meeting_by_id[due.oneonone_id]
+                queued += queue_agenda(
+                    deps,
+                    due=due,
+                    meeting=meeting,
+                    pm=people[meeting.pm_id],
+                    stakeholder=people[meeting.stakeholder_id],
+                    now=now,
+                    claimed_by=me,
+                )
+        except Exception:
+            log.exception("could not queue %s; the next run tries again", due.key)
+    if queued:
+        deps.kick()
+    return queued
+
+
+def queue_digest(deps: Deps, *, due: schedule.Due, now: datetime, claimed_by: str) -> bool:
+    with session_scope(deps.engine) as session:
+        person = session.get(Person, due.person_id)
+        if person is None:
+            return False
+        if not schedule.claim(
+            session=session,
+            key=due.key,
+            kind="digest",
+            workspace_id=person.workspace_id,
+            claimed_by=claimed_by,
+            now=now,
+        ):
+            return False
+        since = schedule.digest_since(person, due)
+        data = digest_store.digest_data(session=session, pm=person, since=since, now=now)
+        person.last_digest_at = now
+        session.add(person)
+        if not data.areas:
+            log.info("digest %s: %s owns no product area; nothing sent", due.key, person.slack_user_id)
+            return False
+        outbox.enqueue(
+            session=session,
+            key=due.key,
+            payload={
+                "channel": person.slack_user_id,
+                "text": digest_summary(data),
+                "blocks": digest_blocks(data),
+                "unfurl_links": False,
+            },
+            workspace_id=person.workspace_id,
+            kind="digest",
+        )
+    log.info("queued %s", due.key)
+    return True
+
+
+def group_dm(deps: Deps, meeting: OneOnOne, pm: Person, stakeholder: Person) -> str:
+    """The PM + stakeholder group DM (conversations.open is idempotent); remembered on the 1:1.
+    When Slack refuses (a deactivated user), the agenda goes to the PM alone."""
+    if meeting.channel_id:
+        return meeting.channel_id
+    try:
+        response = deps.client.conversations_open(users=f"{pm.slack_user_id},{stakeholder.slack_user_id}")
+    except SlackApiError as e:
+        log.warning(
+            "conversations.open for 1:1 %s: %s; sending to the PM", meeting.id, e.response.get("error")
+        )
+        return pm.slack_user_id
+    channel = str((response.get("channel") or {}).get("id") or "")
+    if not channel:
+        return pm.slack_user_id
+    with session_scope(deps.engine) as session:
+        session.exec(update(OneOnOne).where(OneOnOne.id == meeting.id).values(channel_id=channel))
+    meeting.channel_id = channel
+    return channel
+
+
+def queue_agenda(
+    deps: Deps,
+    *,
+    due: schedule.Due,
+    meeting: OneOnOne,
+    pm: Person,
+    stakeholder: Person,
+    now: datetime,
+    claimed_by: str,
+) -> bool:
+    channel = group_dm(deps, meeting, pm, stakeholder)
+    with session_scope(deps.engine) as session:
+        current = session.get(OneOnOne, meeting.id)
+        if current is None or not current.active or current.next_meeting != due.period:
+            return False
+        if not schedule.claim(
+            session=session,
+            key=due.key,
+            kind="agenda",
+            workspace_id=current.workspace_id,
+            claimed_by=claimed_by,
+            now=now,
+        ):
+            return False
+        since = (
+            schedule.at_local(current.last_meeting, 0, pm.tz)
+            if current.last_meeting
+            else min(current.created_at, now) - timedelta(weeks=current.cadence_weeks)
+        )
+        data = digest_store.agenda_data(
+            session=session, oneonone=current, pm=pm, stakeholder=stakeholder, since=since, now=now
+        )
+        questions = questions_for(current.question_index)
+        outbox.enqueue(
+            session=session,
+            key=due.key,
+            payload={
+                "channel": channel,
+                "text": agenda_text(data),
+                "blocks": agenda_blocks(data, questions),
+                "unfurl_links": False,
+            },
+            workspace_id=current.workspace_id,
+            kind="agenda",
+            fallback_user_id=pm.slack_user_id,
+        )
+        current.question_index += QUESTIONS_PER_AGENDA
+        session.add(current)
+    log.info("queued %s to %s", due.key, channel)
+    return True
+
+
+# -- the heartbeat -------------------------------------------------------------------------------
+def _tick(deps: Deps) -> None:
+    try:
+        run_due(deps, utcnow())
+    except Exception:  # a database hiccup must not stop the heartbeat; the next minute catches up
+        log.exception("clock run failed; trying again next minute")
+
+
+def _add_job(scheduler: Any, deps: Deps) -> None:
+    scheduler.add_job(
+        _tick,
+        "interval",
+        minutes=1,
+        args=[deps],
+        id=JOB_ID,
+        next_run_time=datetime.now(UTC),  # catch up at once on start
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=60,
+        replace_existing=True,
+    )
+
+
+def start_in_process(deps: Deps) -> BackgroundScheduler:
+    """The clock beside Socket Mode or the shell; call .shutdown() on the result to stop it."""
+    scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
+    _add_job(scheduler, deps)
+    scheduler.start()
+    return scheduler
+
+
+def main(argv: list[str], settings: Any) -> int:
+    """`python -m bot clock [--once]`: the scheduler process; it delivers the outbox as well."""
+    from bot.app import build_deps
+    from bot.logs import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m bot clock")
+    parser.add_argument("--once", action="store_true", help="queue and send what is due now, then exit")
+    args = parser.parse_args(argv)
+    setup_logging()
+    deps = build_deps(settings, start_worker=True)
+    if args.once:
+        queued = run_due(deps, utcnow())
+        if deps.worker is not None:
+            deps.worker.drain()
+            deps.worker.stop()
+        print(f"queued {queued} scheduled message(s)")
+        return 0
+    scheduler = BlockingScheduler(timezone=UTC)
+    _add_job(scheduler, deps)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("clock stopping (signal %s)", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("Partnerbot clock started (%s)", clock_id(deps))
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if deps.worker is not None:
+            deps.worker.stop()
+    return 0

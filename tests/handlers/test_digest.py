@@ -1,0 +1,212 @@
+"""The threshold digest: `/digest` shows and sets the schedule; the clock sends it with the right content."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from bot.clock import run_due
+from bot.payloads import buttons_in
+from handlers.commands.digest import ScheduleError, parse_schedule
+from storage import people
+from storage.models import (
+    FeatureRequest,
+    Occurrence,
+    Outbox,
+    Person,
+    ProductArea,
+    ScheduledSend,
+    ThresholdCrossing,
+    Workspace,
+)
+
+# Monday 2026-11-30 09:00 in New York (EST, UTC-5).
+MONDAY_9_NY = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+
+
+def blob(call) -> str:
+    return json.dumps(call.args.get("blocks") or [], ensure_ascii=False) + call.args.get("text", "")
+
+
+def make_pm(bolt, user="UPM", area="Reporting", tz="America/New_York", name="Pat PM"):
+    """An admin makes `user` a PM owning `area`, over the real /partnerbot command."""
+    bolt.fake.add_user(user, name=name, tz=tz)
+    bolt.fake.add_user("U0ADMIN", name="Ada Admin")
+    reply = bolt.driver.command("U0ADMIN", "/partnerbot", f"pm add <@{user}|{name}> {area}")
+    assert "is now a PM" in reply.text, reply.text
+
+
+def seed_requests(engine, *, pm_user="UPM", now=MONDAY_9_NY, area_name="Reporting"):
+    """Requests in the PM's area: one crossed, one close, one "not yet" heard again, one quiet."""
+    with Session(engine, expire_on_commit=False) as s:
+        ws = s.exec(select(Workspace)).first()
+        pm = s.exec(select(Person).where(Person.slack_user_id == pm_user)).one()
+        sales = people.ensure_person(session=s, workspace=ws, slack_user_id="USALES", name="Sam Sales")
+        area = s.exec(select(ProductArea).where(ProductArea.name == area_name)).one()
+        area.focus = "Self-serve dashboards"
+        s.add(area)
+
+        def request(title, status="open", reason="", created=now - timedelta(days=20)):
+            r = FeatureRequest(
+                workspace_id=ws.id, area_id=area.id, title=title, status=status, status_reason=reason, created_at=created
+            )
+            s.add(r)
+            s.flush()
+            return r
+
+        def occ(r, days_ago, **kw):
+            o = Occurrence(
+                workspace_id=ws.id,
+                request_id=r.id,
+                logged_by_id=sales.id,
+                text=r.title,
+                created_at=now - timedelta(days=days_ago),
+                **kw,
+            )
+            s.add(o)
+            s.flush()
+            return o
+
+        csv = request("CSV export of the weekly report")
+        for i, (customer, cents) in enumerate(
+            [("Acme", 4_000_000), ("Globex", 12_000_000), ("Acme", 1_000_000), ("", None), ("Initech", None)]
+        ):
+            last = occ(
+                csv,
+                10 - i,
+                customer=customer,
+                amount_cents=cents,
+                currency="USD" if cents else "",
+                impacts="churn_risk" if i % 2 == 0 else "lost_deal,churn_risk",
+                frequency="weekly",
+                focus_tie="Dashboards need the same export" if i == 4 else "",
+            )
+        s.add(
+            ThresholdCrossing(
+                workspace_id=ws.id,
+                request_id=csv.id,
+                rule="count",
+                window_key="count:w0:r0",
+                occurrence_id=last.id,
+                crossed_at=now - timedelta(days=1),
+            )
+        )
+        close = request("<!channel> dark mode & <b>themes</b>")
+        for d in (3, 4, 5):
+            occ(close, d, customer="Hooli", frequency="daily", impacts="support_load")
+        not_yet = request("SSO with Okta", status="not_yet", reason="After the Q1 billing launch")
+        occ(not_yet, 40, customer="Umbrella")
+        occ(not_yet, 2, customer="Umbrella")
+        quiet = request("Quiet little thing")
+        occ(quiet, 12)
+        s.commit()
+        return {"csv": csv, "close": close, "not_yet": not_yet, "quiet": quiet, "pm": pm, "area": area}
+
+
+def digests_to(fake, user):
+    return [c for c in fake.posts_to(user) if "digest" in blob(c).lower() or "Nothing crossed" in blob(c)]
+
+
+def test_weekly_digest_content_buttons_escaping_and_sent_once(bolt):
+    make_pm(bolt)
+    seeded = seed_requests(bolt.deps.engine)
+
+    assert run_due(bolt.deps, MONDAY_9_NY - timedelta(minutes=1)) == 0  # 08:59 local: not yet
+    assert run_due(bolt.deps, MONDAY_9_NY) == 1
+    assert run_due(bolt.deps, MONDAY_9_NY + timedelta(minutes=30)) == 0  # claimed: never twice
+    bolt.deps.worker.drain()
+    posts = digests_to(bolt.fake, "UPM")
+    assert len(posts) == 1
+    text = blob(posts[0])
+    # Crossed: count vs threshold, distinct customers, money (largest per customer), impact, frequency, tie.
+    assert "Crossed the threshold" in text and "CSV export of the weekly report" in text
+    assert "5/5 in 30 days" in text and "3 customers" in text and "$160k" in text
+    assert "mostly churn risk" in text and "weekly" in text and "Dashboards need the same export" in text
+    # Close (3 of 5 = 60%), escaped so nobody is pinged.
+    assert "Close to the threshold" in text and "3/5 in 30 days" in text
+    assert "&lt;!channel&gt; dark mode &amp; &lt;b&gt;themes&lt;/b&gt;" in text and "<!channel>" not in text
+    # "Not yet" heard again since the last digest, with its reason.
+    assert "SSO with Okta" in text and "After the Q1 billing launch" in text and "+1 since the last digest" in text
+    assert "Quiet little thing" not in text
+    actions = {(b["action_id"], b["value"]) for b in buttons_in(posts[0].args["blocks"])}
+    assert ("req_planned", str(seeded["csv"].id)) in actions and ("req_shipped", str(seeded["close"].id)) in actions
+    assert ("req_not_yet", str(seeded["not_yet"].id)) in actions
+    with Session(bolt.deps.engine) as s:
+        pm = s.exec(select(Person).where(Person.slack_user_id == "UPM")).one()
+        assert pm.last_digest_at == MONDAY_9_NY
+        claims = {r.key: r.kind for r in s.exec(select(ScheduledSend))}
+        assert claims[f"digest:{pm.id}:2026-11-30"] == "digest"
+        # Monday the 23rd passed with no clock running (more than 24 h ago): skipped, and claimed as such.
+        assert claims[f"digest:{pm.id}:2026-11-23"] == "digest_skipped"
+        assert s.exec(select(Outbox).where(Outbox.kind == "digest")).one().status == "sent"
+
+    # The next week: the crossing was already reported, nothing new is heard — but still-close shows.
+    assert run_due(bolt.deps, MONDAY_9_NY + timedelta(days=7)) == 1
+    bolt.deps.worker.drain()
+    second = blob(digests_to(bolt.fake, "UPM")[-1])
+    assert "Crossed the threshold" not in second and "SSO with Okta" not in second
+    assert "Still over the threshold" in second and "CSV export" in second
+
+
+def test_an_empty_week_says_so_in_one_line(bolt):
+    make_pm(bolt, user="UEMPTY", area="Billing")
+    assert run_due(bolt.deps, MONDAY_9_NY) == 1
+    bolt.deps.worker.drain()
+    post = bolt.fake.posts_to("UEMPTY")[-1]
+    assert post.args["text"] == "Nothing crossed or came close this week — 0 new requests in Billing."
+
+
+def test_digest_command_shows_sets_and_refuses(bolt):
+    make_pm(bolt)
+    seed_requests(bolt.deps.engine, now=datetime.now(UTC))
+    d = bolt.driver
+    shown = d.command("UPM", "/digest", "")
+    assert "weekly on Monday at 09:00 (America/New_York)" in shown.text and "Next one:" in shown.text
+    assert "CSV export of the weekly report" in json.dumps(shown.json["blocks"])
+
+    assert "daily at 08:00" in d.command("UPM", "/digest", "daily 8").text
+    reply = d.command("UPM", "/digest", "weekly on Thu at 2pm")
+    assert "weekly on Thursday at 14:00" in reply.text
+    with Session(bolt.deps.engine) as s:
+        pm = s.exec(select(Person).where(Person.slack_user_id == "UPM")).one()
+        assert (pm.digest_cadence, pm.digest_weekday, pm.digest_hour) == ("weekly", 3, 14)
+    assert "*off*" in d.command("UPM", "/digest", "off").text
+    bad = d.command("UPM", "/digest", "fortnightly on <!here> at 25")
+    assert "You typed: `fortnightly on &lt;!here&gt; at 25`" in bad.text and "/digest weekly monday 9" in bad.text
+    assert "25" in d.command("UPM", "/digest", "daily 25").text
+    with Session(bolt.deps.engine) as s:
+        assert s.exec(select(Person).where(Person.slack_user_id == "UPM")).one().digest_cadence == "off"
+
+    refused = d.command("USALES", "/digest", "daily 8")
+    assert "Only PMs" in refused.text and "daily 8" in refused.text
+    assert "for PMs" in d.command("USALES", "/digest", "").text
+
+
+def test_off_sends_nothing_and_a_changed_schedule_does_not_fire_late(bolt):
+    make_pm(bolt)
+    d = bolt.driver
+    d.command("UPM", "/digest", "off")
+    assert run_due(bolt.deps, MONDAY_9_NY) == 0
+    # Set a daily hour that has just passed: today's is not sent late, tomorrow's is sent.
+    now = datetime.now(UTC)
+    hour = (now.astimezone(ZoneInfo("America/New_York")) - timedelta(hours=1)).hour
+    assert f"daily at {hour:02d}:00" in d.command("UPM", "/digest", f"daily {hour}").text
+    assert run_due(bolt.deps, now) == 0
+    assert run_due(bolt.deps, now + timedelta(days=1)) == 1
+
+
+def test_parse_schedule_is_lenient():
+    assert parse_schedule("weekly on Mon at 9am").__dict__ == {"cadence": "weekly", "weekday": 0, "hour": 9}
+    assert parse_schedule("Tuesdays 10:00").__dict__ == {"cadence": "weekly", "weekday": 1, "hour": 10}
+    assert parse_schedule("every day at 8 pm").__dict__ == {"cadence": "daily", "weekday": None, "hour": 20}
+    assert parse_schedule("12am daily").hour == 0 and parse_schedule("12pm").hour == 12
+    assert parse_schedule("OFF").cadence == "off"
+    for bad in ("sometimes", "daily monday 9", "9:30", "13pm", "off at 9", ""):
+        try:
+            parse_schedule(bad)
+        except ScheduleError:
+            continue
+        raise AssertionError(f"{bad!r} should not parse")
