@@ -51,7 +51,12 @@ def seed_requests(engine, *, pm_user="UPM", now=MONDAY_9_NY, area_name="Reportin
 
         def request(title, status="open", reason="", created=now - timedelta(days=20)):
             r = FeatureRequest(
-                workspace_id=ws.id, area_id=area.id, title=title, status=status, status_reason=reason, created_at=created
+                workspace_id=ws.id,
+                area_id=area.id,
+                title=title,
+                status=status,
+                status_reason=reason,
+                created_at=created,
             )
             s.add(r)
             s.flush()
@@ -129,10 +134,17 @@ def test_weekly_digest_content_buttons_escaping_and_sent_once(bolt):
     assert "Close to the threshold" in text and "3/5 in 30 days" in text
     assert "&lt;!channel&gt; dark mode &amp; &lt;b&gt;themes&lt;/b&gt;" in text and "<!channel>" not in text
     # "Not yet" heard again since the last digest, with its reason.
-    assert "SSO with Okta" in text and "After the Q1 billing launch" in text and "+1 since the last digest" in text
+    assert (
+        "SSO with Okta" in text
+        and "After the Q1 billing launch" in text
+        and "+1 since the last digest" in text
+    )
     assert "Quiet little thing" not in text
     actions = {(b["action_id"], b["value"]) for b in buttons_in(posts[0].args["blocks"])}
-    assert ("req_planned", str(seeded["csv"].id)) in actions and ("req_shipped", str(seeded["close"].id)) in actions
+    assert ("req_planned", str(seeded["csv"].id)) in actions and (
+        "req_shipped",
+        str(seeded["close"].id),
+    ) in actions
     assert ("req_not_yet", str(seeded["not_yet"].id)) in actions
     with Session(bolt.deps.engine) as s:
         pm = s.exec(select(Person).where(Person.slack_user_id == "UPM")).one()
@@ -175,7 +187,10 @@ def test_digest_command_shows_sets_and_refuses(bolt):
         assert (pm.digest_cadence, pm.digest_weekday, pm.digest_hour) == ("weekly", 3, 14)
     assert "*off*" in d.command("UPM", "/digest", "off").text
     bad = d.command("UPM", "/digest", "fortnightly on <!here> at 25")
-    assert "You typed: `fortnightly on &lt;!here&gt; at 25`" in bad.text and "/digest weekly monday 9" in bad.text
+    assert (
+        "You typed: `fortnightly on &lt;!here&gt; at 25`" in bad.text
+        and "/digest weekly monday 9" in bad.text
+    )
     assert "25" in d.command("UPM", "/digest", "daily 25").text
     with Session(bolt.deps.engine) as s:
         assert s.exec(select(Person).where(Person.slack_user_id == "UPM")).one().digest_cadence == "off"
