@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from sqlmodel import Session, select
 
 from bot.payloads import buttons_in
@@ -26,6 +28,7 @@ def occurrences(engine) -> list[Occurrence]:
         return list(s.exec(select(Occurrence).order_by(Occurrence.id)))
 
 
+@pytest.mark.parametrize("server", ["sqlite", "postgres"], indirect=True)
 def test_request_form_bad_amount_is_kept_then_stored_and_confirmed(server):
     d, fake = server.driver, server.fake
     reply = d.command("U1SALES", "/request", "CSV export of the weekly report")
@@ -60,6 +63,7 @@ def test_request_form_bad_amount_is_kept_then_stored_and_confirmed(server):
     assert "Not yet" in text and "4 more" in text  # below the default 5-in-30-days threshold
 
 
+@pytest.mark.parametrize("server", ["sqlite", "postgres"], indirect=True)
 def test_skipped_answers_are_asked_by_dm_and_answering_updates_the_request(server):
     d, fake = server.driver, server.fake
     d.command("U2CSM", "/request", "SSO with Okta")
