@@ -118,7 +118,7 @@ def confirmation_blocks(
 
 
 def followup_blocks(
-    *, request: FeatureRequest, occurrence: Occurrence, missing: list[str], answered: list[str] | None = None
+    *, request: FeatureRequest, occurrence: Occurrence, missing: list[str], show_answers: bool = False
 ) -> list[dict[str, Any]]:
     """The DM that asks skipped questions again: one-click buttons, or an answer box."""
     who = f" for *{escape(occurrence.customer)}*" if occurrence.customer else ""
@@ -167,8 +167,9 @@ def followup_blocks(
                     ),
                 }
             )
-    if answered:
-        blocks.append(context("Answered: " + "; ".join(answered)))
+    facts = occurrence_facts(occurrence) if show_answers else []
+    if facts:
+        blocks.append(context("*Your answers so far*\n" + "\n".join(facts)))
     if not missing:
         blocks.append(section(":white_check_mark: That's everything — thank you! The PM sees your answers."))
     return blocks

@@ -13,16 +13,15 @@ from sqlmodel import Session
 
 from handlers import blocks
 from handlers.common import actor, deps_of
-from handlers.text import quote
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import Occurrence
-from storage.money import AmountError, format_money, parse_amount
+from storage.money import AmountError, parse_amount
 from storage.requests import FREQUENCIES, IMPACTS
 
 
 def _refresh_dm(
-    client: WebClient, session: Session, occ: Occurrence, channel: str, ts: str, note: str, logger: Logger
+    client: WebClient, session: Session, occ: Occurrence, channel: str, ts: str, logger: Logger
 ) -> None:
     if not channel or not ts:
         return
@@ -33,7 +32,9 @@ def _refresh_dm(
             channel=channel,
             ts=ts,
             text=f"Questions about: {request.title[:200]}",
-            blocks=blocks.followup_blocks(request=request, occurrence=occ, missing=missing, answered=[note]),
+            blocks=blocks.followup_blocks(
+                request=request, occurrence=occ, missing=missing, show_answers=True
+            ),
         )
     except SlackApiError as e:
         logger.warning("could not update follow-up DM: %s", e.response.get("error"))
@@ -76,15 +77,13 @@ def followup_button(
             return
         if action["action_id"].startswith("followup_frequency_") and choice in FREQUENCIES:
             occ.frequency = choice
-            note = f"How often: {FREQUENCIES[choice]}"
         elif action["action_id"].startswith("followup_impact_") and choice in IMPACTS:
             store.add_impact(session=session, occurrence=occ, code=choice)
-            note = "Impact: " + ", ".join(IMPACTS[c] for c in occ.impacts.split(",") if c)
         else:
             return
         session.add(occ)
-        session.flush()
-        _refresh_dm(client, session, occ, channel, ts, note, logger)
+        session.commit()  # durable before the DM says it is answered
+        _refresh_dm(client, session, occ, channel, ts, logger)
 
 
 def followup_answer_button(
@@ -138,15 +137,12 @@ def followup_answer_submission(
         ack()
         if field == "amount" and money:
             occ.amount_cents, occ.currency, occ.amount_text = money.cents, money.currency, text[:255]
-            note = f"Money: {format_money(money.cents, money.currency)}"
         elif field == "customer":
             occ.customer = " ".join(text.split())[:255]
-            note = f"Customer: {quote(occ.customer, 100)}"
         elif field in ("root_problem", "focus_tie"):
             setattr(occ, field, text)
-            note = f"{blocks.QUESTION_LABELS[field]} {quote(text, 100)}"
         else:
             return
         session.add(occ)
-        session.flush()
-        _refresh_dm(client, session, occ, meta.get("c", ""), meta.get("t", ""), note, logger)
+        session.commit()  # durable before the DM says it is answered
+        _refresh_dm(client, session, occ, meta.get("c", ""), meta.get("t", ""), logger)
