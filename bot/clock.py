@@ -39,6 +39,16 @@ from storage.models import OneOnOne, Person, utcnow
 log = logging.getLogger(__name__)
 
 JOB_ID = "partnerbot-clock"
+PM_COLUMNS = (
+    Person.id,
+    Person.workspace_id,
+    Person.tz,
+    Person.digest_cadence,
+    Person.digest_weekday,
+    Person.digest_hour,
+    Person.created_at,
+)
+MEETING_COLUMNS = (OneOnOne.id, OneOnOne.workspace_id, OneOnOne.pm_id, OneOnOne.next_meeting)
 
 
 def clock_id(deps: Deps) -> str:
@@ -53,51 +63,53 @@ def run_due(deps: Deps, now: datetime | None = None) -> int:
     many messages were queued. Safe to call from several processes at once, and as often as you like."""
     now = now or utcnow()
     me = clock_id(deps)
+    # Plain rows, not ORM objects: this runs every minute in every clock, mostly finding nothing to do.
     with session_scope(deps.engine) as session:
-        pms = list(
-            session.exec(select(Person).where(Person.is_pm.is_(True), Person.digest_cadence != "off")).all()
-        )
-        meetings = list(session.exec(select(OneOnOne).where(OneOnOne.active.is_(True))).all())
-        people = {p.id: p for p in pms}
-        wanted = {o.pm_id for o in meetings} | {o.stakeholder_id for o in meetings}
-        missing = [pid for pid in wanted if pid not in people]
+        pms = session.exec(
+            select(*PM_COLUMNS).where(Person.is_pm.is_(True), Person.digest_cadence != "off")
+        ).all()
+        meetings = session.exec(select(*MEETING_COLUMNS).where(OneOnOne.active.is_(True))).all()
+        zones = {p.id: p.tz for p in pms}
+        # Former PMs who still run 1:1s: their time zone decides when the agenda goes out.
+        missing = list({m.pm_id for m in meetings} - zones.keys())
         if missing:
-            people.update({p.id: p for p in session.exec(select(Person).where(Person.id.in_(missing))).all()})
+            zones.update(session.exec(select(Person.id, Person.tz).where(Person.id.in_(missing))).all())
 
-    dues: list[schedule.Due] = []
+    dues: list[tuple[schedule.Due, int]] = []
     for pm in pms:
         due = schedule.digest_due(pm, now)
         if due is not None:
-            dues.append(due)
+            dues.append((due, pm.workspace_id))
     for meeting in meetings:
-        tz = people[meeting.pm_id].tz if meeting.pm_id in people else "UTC"
+        tz = zones.get(meeting.pm_id, "UTC")
         if meeting.next_meeting < schedule.local_date(now, tz):
             # The meeting day is over: a never-sent agenda for it is late (logged once), then move on.
             late = schedule.agenda_due(meeting, tz, now)
             if late is not None:
-                dues.append(late)
+                dues.append((late, meeting.workspace_id))
             with session_scope(deps.engine) as session:
-                session.add(meeting)
-                schedule.advance_meeting(session=session, oneonone=meeting, pm_tz=tz, now=now)
+                row = session.get(OneOnOne, meeting.id)
+                schedule.advance_meeting(session=session, oneonone=row, pm_tz=tz, now=now)
+            meeting = row
         due = schedule.agenda_due(meeting, tz, now)
         if due is not None:
-            dues.append(due)
+            dues.append((due, meeting.workspace_id))
+    # Claims are never deleted, so a key once seen claimed needs no second look: an idle run costs two
+    # queries.
+    known: set[str] = deps.extras.setdefault("claimed_keys", set())
+    if len(known) > 100_000:
+        known.clear()
+    dues = [(d, w) for d, w in dues if d.key not in known]
     if not dues:
         return 0
     with session_scope(deps.engine) as session:
-        taken = schedule.claimed_keys(session=session, keys=[d.key for d in dues])
-    meeting_by_id = {m.id: m for m in meetings}
+        known.update(schedule.claimed_keys(session=session, keys=[d.key for d, _ in dues]))
     queued = 0
-    for due in dues:
-        if due.key in taken:
+    for due, workspace_id in dues:
+        if due.key in known:
             continue
         try:
             if due.late:
-                workspace_id = (
-                    people[due.person_id].workspace_id
-                    if due.person_id
-                    else meeting_by_id[due.oneonone_id].workspace_id
-                )
                 with session_scope(deps.engine) as session:
                     schedule.skip_claim(
                         session=session, due=due, workspace_id=workspace_id, claimed_by=me, now=now
@@ -105,16 +117,8 @@ def run_due(deps: Deps, now: datetime | None = None) -> int:
             elif due.kind == "digest":
                 queued += queue_digest(deps, due=due, now=now, claimed_by=me)
             else:
-                meeting = meeting_by_id[due.oneonone_id]
-                queued += queue_agenda(
-                    deps,
-                    due=due,
-                    meeting=meeting,
-                    pm=people[meeting.pm_id],
-                    stakeholder=people[meeting.stakeholder_id],
-                    now=now,
-                    claimed_by=me,
-                )
+                queued += queue_agenda(deps, due=due, now=now, claimed_by=me)
+            known.add(due.key)  # sent by us, or claimed by another clock
         except Exception:
             log.exception("could not queue %s; the next run tries again", due.key)
     if queued:
@@ -184,12 +188,17 @@ def queue_agenda(
     deps: Deps,
     *,
     due: schedule.Due,
-    meeting: OneOnOne,
-    pm: Person,
-    stakeholder: Person,
     now: datetime,
     claimed_by: str,
 ) -> bool:
+    with session_scope(deps.engine) as session:
+        meeting = session.get(OneOnOne, due.oneonone_id)
+        if meeting is None:
+            return False
+        pm = session.get(Person, meeting.pm_id)
+        stakeholder = session.get(Person, meeting.stakeholder_id)
+    if pm is None or stakeholder is None:
+        return False
     channel = group_dm(deps, meeting, pm, stakeholder)
     with session_scope(deps.engine) as session:
         current = session.get(OneOnOne, meeting.id)
