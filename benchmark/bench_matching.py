@@ -1,0 +1,256 @@
+"""Repeat recognition: quality on the labelled paraphrase set and speed at 100,000 requests in one scope.
+
+    .venv/bin/python benchmark/bench_matching.py                      # both backends, 100k requests
+    .venv/bin/python benchmark/bench_matching.py --backend string --n 100000 --queries 600
+
+Quality (benchmark/data/paraphrases.json): the first phrasing of every group is indexed, every other
+phrasing is a query; recall@1 / recall@3 = the group's request is first / in the top 3 of suggest()
+(with the backend's cut-off applied). "false" = leave-one-out: a group's own request is left out and
+its phrasings are asked; the share of those queries that still got a suggestion (lower is better).
+The same recall is measured again with the 50 requests hidden among the N synthetic ones ("@N").
+
+Speed: N synthetic, distinct requests (templates x vocabulary) in one scope; suggest() timed over
+--queries realistic queries (the labelled phrasings plus new synthetic ones). Index time and the
+process's resident-memory growth while indexing are reported. The embedding backend's vectors for
+the synthetic corpus are cached under ~/.cache/partnerbot/ (the first run encodes them: minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from storage import matching  # noqa: E402
+from storage.matching import Matcher, embeddings_available  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "paraphrases.json"
+SCOPE = (1, 1)
+CORPUS_ID0 = 1_000_000
+
+VERBS = """export import sync filter sort archive duplicate share schedule approve tag assign merge lock
+print search preview restore rename move clone version comment annotate translate encrypt audit
+bulk-edit forecast""".split()
+OBJECTS = """invoices contacts deals tickets projects tasks reports dashboards users teams orders quotes
+contracts leads campaigns forms files notes products subscriptions payments timesheets expenses
+shipments assets vendors candidates surveys playbooks sequences""".split()
+QUALIFIERS = [
+    "by region",
+    "from the mobile app",
+    "via the API",
+    "in bulk",
+    "per customer",
+    "with custom fields",
+    "on a schedule",
+    "for admins only",
+    "across workspaces",
+    "by date range",
+    "with attachments",
+    "to Google Sheets",
+    "from Salesforce",
+    "into NetSuite",
+    "with approval steps",
+    "without losing history",
+    "in the EU instance",
+    "for read-only users",
+    "as a PDF",
+    "with audit trail",
+    "per department",
+    "in their own language",
+    "by owner",
+    "using templates",
+    "on the Android app",
+]
+CONTEXTS = [
+    "",
+    "for Acme",
+    "blocking the renewal",
+    "asked 3x this quarter",
+    "for the EMEA team",
+    "before their Q3 rollout",
+    "for the pilot at Globex",
+    "their CFO is asking",
+    "or they churn",
+    "for the enterprise tier",
+    "for 400 seats",
+    "support tickets every week",
+]
+PREFIXES = ["", "", "", "customer wants to ", "can we ", "<@U02AB12CD> ", "would be great to ", "need to "]
+
+
+def synthetic(n: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < n:
+        text = (
+            f"{rng.choice(PREFIXES)}{rng.choice(VERBS).replace('-', ' ')} {rng.choice(OBJECTS)} "
+            f"{rng.choice(QUALIFIERS)} {rng.choice(CONTEXTS)}"
+        ).strip()
+        if rng.random() < 0.3:
+            text += f" ({rng.choice(OBJECTS)} #{rng.randint(1, 9999)})"
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def recall(matcher: Matcher, groups: list[dict], ids: list[int]) -> tuple[float, float, int]:
+    r1 = r3 = n = 0
+    for gid, group in zip(ids, groups, strict=True):
+        for query in group["phrasings"][1:]:
+            found = [rid for rid, _ in matcher.suggest(scope=SCOPE, text=query, limit=3)]
+            n += 1
+            r1 += found[:1] == [gid]
+            r3 += gid in found
+    return r1 / n, r3 / n, n
+
+
+def quality(backend: str, groups: list[dict]) -> dict:
+    matcher = Matcher(prefer_embeddings=backend == "embedding")
+    ids = list(range(1, len(groups) + 1))
+    for gid, group in zip(ids, groups, strict=True):
+        matcher.add(request_id=gid, scope=SCOPE, text=group["phrasings"][0])
+    r1, r3, n = recall(matcher, groups, ids)
+    # Leave-one-out: how often a genuinely new request still gets a suggestion.
+    false = total = 0
+    for gid, group in zip(ids, groups, strict=True):
+        matcher.remove(gid)
+        for query in group["phrasings"]:
+            total += 1
+            false += bool(matcher.suggest(scope=SCOPE, text=query, limit=3))
+        matcher.add(request_id=gid, scope=SCOPE, text=group["phrasings"][0])
+    return {"r1": r1, "r3": r3, "queries": n, "false": false / total}
+
+
+def corpus_vectors(matcher: Matcher, corpus: list[str]) -> tuple[list[bytes], float | None]:
+    """Embeddings of the corpus, as the database would store them (cached on disk between runs)."""
+    digest = hashlib.sha256("\n".join(corpus).encode()).hexdigest()[:16]
+    cache = Path.home() / ".cache" / "partnerbot" / f"bench-{matching.MODEL_NAME}-{digest}.npy"
+    rate = None
+    if cache.exists():
+        mat = np.load(cache)
+    else:
+        start = time.perf_counter()
+        texts = [matching.normalize(t) or t for t in corpus]
+        mat = matching.load_model().encode(
+            texts, batch_size=128, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+        mat = mat.astype(np.float32)
+        rate = len(corpus) / (time.perf_counter() - start)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, mat)
+    return [row.tobytes() for row in mat], rate
+
+
+def speed(backend: str, groups: list[dict], n: int, n_queries: int) -> dict:
+    corpus = synthetic(n)
+    matcher = Matcher(prefer_embeddings=backend == "embedding")
+    rate = None
+    vectors: list[bytes | None] = [None] * n
+    if backend == "embedding":
+        matcher.vector("warm up the model")
+        vectors, rate = corpus_vectors(matcher, corpus)
+    before = rss_mb()
+    start = time.perf_counter()
+    matcher.add_many(
+        (CORPUS_ID0 + i, SCOPE, text, vec) for i, (text, vec) in enumerate(zip(corpus, vectors, strict=True))
+    )
+    ids = list(range(1, len(groups) + 1))
+    for gid, group in zip(ids, groups, strict=True):
+        matcher.add(request_id=gid, scope=SCOPE, text=group["phrasings"][0])
+    index_s = time.perf_counter() - start
+    memory = rss_mb() - before
+    del vectors
+    r1, r3, _ = recall(matcher, groups, ids)
+
+    queries = [p for g in groups for p in g["phrasings"][1:]]
+    fresh = synthetic(n + n_queries, seed=7)[n:]  # same generator, texts not in the index
+    queries += fresh[: max(0, n_queries - len(queries))]
+    random.Random(3).shuffle(queries)
+    for q in queries[:20]:  # warm-up
+        matcher.suggest(scope=SCOPE, text=q)
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        matcher.suggest(scope=SCOPE, text=q)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    pct = statistics.quantiles(times, n=100)
+    return {
+        "n": len(matcher),
+        "index_s": index_s,
+        "mem_mb": memory,
+        "r1_n": r1,
+        "r3_n": r3,
+        "calls": len(times),
+        "p50": pct[49],
+        "p95": pct[94],
+        "p99": pct[98],
+        "encode_rate": rate,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["string", "embedding", "both"], default="both")
+    parser.add_argument("--n", type=int, default=100_000, help="synthetic requests in the one scope")
+    parser.add_argument("--queries", type=int, default=600, help="timed suggest() calls")
+    args = parser.parse_args()
+
+    groups = json.loads(DATA.read_text())["groups"]
+    backends = ["string", "embedding"] if args.backend == "both" else [args.backend]
+    rows = []
+    for backend in backends:
+        if backend == "embedding" and not embeddings_available():
+            print("embedding: skipped (pip install '.[embeddings]')")
+            continue
+        t0 = time.perf_counter()
+        q = quality(backend, groups)
+        s = speed(backend, groups, args.n, args.queries)
+        rows.append((backend, q, s, time.perf_counter() - t0))
+        extra = ""
+        if s["encode_rate"]:
+            extra = f" (encoded the corpus at {s['encode_rate']:.0f} texts/s)"
+        print(f"{backend}: done in {rows[-1][3]:.0f} s{extra}", flush=True)
+
+    n = args.n
+    head = (
+        f"{'backend':<10} {'groups':>6} {'queries':>7} {'recall@1':>8} {'recall@3':>8} {'false':>6} "
+        f"{'r@1@' + str(n // 1000) + 'k':>8} {'r@3@' + str(n // 1000) + 'k':>8} {'indexed':>8} "
+        f"{'index s':>8} {'mem MB':>7} {'calls':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for backend, q, s, _ in rows:
+        print(
+            f"{backend:<10} {len(groups):>6} {q['queries']:>7} {q['r1']:>8.3f} {q['r3']:>8.3f} "
+            f"{q['false']:>6.2f} {s['r1_n']:>8.3f} {s['r3_n']:>8.3f} {s['n']:>8} {s['index_s']:>8.1f} "
+            f"{s['mem_mb']:>7.0f} {s['calls']:>6} {s['p50']:>7.2f} {s['p95']:>7.2f} {s['p99']:>7.2f}"
+        )
+    print(
+        f"cut-offs: string >= {matching.STRING_MIN_SCORE}, embedding >= {matching.EMBEDDING_MIN_SCORE}; "
+        "targets: recall@3 >= 0.9, p95 <= 20 ms at 100k"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
