@@ -37,12 +37,69 @@ DATA = Path(__file__).resolve().parent / "data" / "paraphrases.json"
 SCOPE = (1, 1)
 CORPUS_ID0 = 1_000_000
 
-VERBS = """export import sync filter sort archive duplicate share schedule approve tag assign merge lock
-print search preview restore rename move clone version comment annotate translate encrypt audit
-bulk-edit forecast""".split()
-OBJECTS = """invoices contacts deals tickets projects tasks reports dashboards users teams orders quotes
-contracts leads campaigns forms files notes products subscriptions payments timesheets expenses
-shipments assets vendors candidates surveys playbooks sequences""".split()
+VERBS = [
+    "export",
+    "import",
+    "sync",
+    "filter",
+    "sort",
+    "archive",
+    "duplicate",
+    "share",
+    "schedule",
+    "approve",
+    "tag",
+    "assign",
+    "merge",
+    "lock",
+    "print",
+    "search",
+    "preview",
+    "restore",
+    "rename",
+    "move",
+    "clone",
+    "version",
+    "comment",
+    "annotate",
+    "translate",
+    "encrypt",
+    "audit",
+    "bulk-edit",
+    "forecast",
+]
+OBJECTS = [
+    "invoices",
+    "contacts",
+    "deals",
+    "tickets",
+    "projects",
+    "tasks",
+    "reports",
+    "dashboards",
+    "users",
+    "teams",
+    "orders",
+    "quotes",
+    "contracts",
+    "leads",
+    "campaigns",
+    "forms",
+    "files",
+    "notes",
+    "products",
+    "subscriptions",
+    "payments",
+    "timesheets",
+    "expenses",
+    "shipments",
+    "assets",
+    "vendors",
+    "candidates",
+    "surveys",
+    "playbooks",
+    "sequences",
+]
 QUALIFIERS = [
     "by region",
     "from the mobile app",
