@@ -183,6 +183,22 @@ class FakeSlack:
             "profile": {"display_name": name, "real_name": name},
         }
 
+    def add_message(
+        self, channel: str, *, user: str, text: str, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        """A message a person posted (the shell's `:shortcut` acts on one); conversations.history sees it."""
+        with self._lock:
+            message = {"type": "message", "ts": self._next_ts(), "text": text, "user": user}
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self.messages[self._resolve_channel(channel)].append(message)
+            return message
+
+    def remember_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        """Store a view as Slack would when a view_submission ack answers with "update" or "push"."""
+        with self._lock:
+            return self._new_view({"view": view}, view_id)
+
     @staticmethod
     def dm_channel(user_id: str) -> str:
         return "D" + user_id
