@@ -277,7 +277,7 @@ class Screen:
                         labels.append(self._button_label(element, where))
                     else:
                         labels.append(f"(a {element.get('type', 'menu')})")
-                lines.append(prefix + "  ".join(labels))
+                lines.append(prefix + "  " + "  ".join(labels))
             elif kind == "rich_text":
                 lines += indent(_rich_text(block), prefix)
             elif kind == "image":
