@@ -569,6 +569,11 @@ def load_model() -> Any:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             from sentence_transformers import SentenceTransformer
 
+            with contextlib.suppress(Exception):
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+
             path = model_dir()
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             model.eval()
