@@ -1,14 +1,33 @@
-"""The delivery worker: sends what the outbox holds, retrying what Slack asks to retry."""
+"""The delivery worker: sends what the outbox holds, exactly once, retrying what Slack asks to retry.
+
+- Claims are atomic (storage.outbox); rows for different channels are sent concurrently by a small
+  thread pool, rows for one channel in order, and a 429 reschedules that channel's rows at Retry-After
+  instead of sleeping.
+- 5xx and connection errors retry with backoff; permanent errors go to the fallback DM, or are marked
+  failed and reported to whoever the message names (`report_to`), so nothing is dropped silently.
+- Every chat.postMessage carries message metadata with its outbox key. When a row may already have
+  reached Slack (a worker died after posting, a 5xx, a timeout), the next attempt first looks for that
+  key in the channel's recent history and marks the row sent instead of posting twice.
+
+Run on its own with `python -m bot.delivery` (the web process runs one inside too unless DELIVERY_WORKER=0).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import random
+import signal
 import socket
+import sys
 import threading
-from datetime import timedelta
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,6 +38,10 @@ from storage.db import session_scope
 from storage.models import Outbox, utcnow
 
 log = logging.getLogger(__name__)
+
+# The message metadata event type that carries an outbox key (needs no extra scope to post; reading it
+# back needs channels:history, groups:history, im:history, mpim:history).
+METADATA_EVENT = "partnerbot_outbox"
 
 # Errors that will not get better by retrying: the message goes to its fallback or is marked failed.
 PERMANENT = {
@@ -35,8 +58,31 @@ PERMANENT = {
     "cannot_dm_bot",
     "message_not_found",
     "invalid_arguments",
+    "restricted_action",
+}
+TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+# Errors worth trying the person's DM for, when the message was meant for a channel or thread.
+FALLBACK_ERRORS = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "thread_not_found",
+    "restricted_action",
 }
 MAX_ATTEMPTS = 8
+HISTORY_PAGES = 5
+
+# What the PM reads when a message could not be delivered.
+REASONS = {
+    "user_disabled": "their Slack account is deactivated",
+    "account_inactive": "their Slack account is deactivated",
+    "user_not_found": "Slack doesn't know that user any more",
+    "channel_not_found": "the channel is gone or I can't see it",
+    "not_in_channel": "I'm not in that channel",
+    "is_archived": "the channel is archived",
+    "thread_not_found": "the original thread is gone",
+    "cannot_dm_bot": "it's a bot",
+}
 
 
 def backoff(attempts: int) -> timedelta:
@@ -44,24 +90,83 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300.0, 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2))
 
 
+def _retry_after(e: SlackApiError) -> float:
+    headers = e.response.headers or {}
+    value = headers.get("Retry-After", headers.get("retry-after", 1))
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _error_code(e: SlackApiError) -> str:
+    return str(e.response.get("error") or "") if isinstance(e.response.data, dict) else ""
+
+
+def posting_client(client: WebClient) -> WebClient:
+    """The same Slack client without the SDK's automatic re-send on connection errors: a re-send of a
+    message Slack already took would be a duplicate. Retries are the outbox's job."""
+    return WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        headers=dict(client.headers or {}),
+        retry_handlers=[],
+    )
+
+
 class DeliveryWorker:
-    def __init__(self, *, engine: Engine, client: WebClient, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        client: WebClient,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        batch: int | None = None,
+        stale_after: timedelta | None = None,
+    ) -> None:
         self.engine = engine
-        self.client = client
+        self.client = posting_client(client)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
+        self.concurrency = max(1, concurrency)
+        self.batch = batch or max(20, 4 * self.concurrency)
+        self.stale_after = outbox.STALE_CLAIM if stale_after is None else stale_after
+        self.stats: Counter[str] = Counter()
+        self._pool = (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="outbox-send")
+            if self.concurrency > 1
+            else None
+        )
+        self._blocked: dict[str, float] = {}  # channel -> time.monotonic() until which Slack said wait
+        self._state_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     # -- one pass ------------------------------------------------------------------------------
-    def deliver_due(self, limit: int = 20) -> int:
+    def deliver_due(self, limit: int | None = None) -> int:
         """Send what is due now; returns how many rows were handled."""
         with self._lock:
             with session_scope(self.engine) as session:
-                rows = outbox.claim_due(session=session, worker_id=self.worker_id, limit=limit)
+                rows = outbox.claim_due(
+                    session=session,
+                    worker_id=self.worker_id,
+                    limit=limit or self.batch,
+                    stale_after=self.stale_after,
+                )
+            if not rows:
+                return 0
+            # One channel's messages go in order, one at a time; different channels go in parallel.
+            groups: dict[str, list[Outbox]] = {}
             for row in rows:
-                self._send(row)
+                groups.setdefault(self._channel_of(row), []).append(row)
+            if self._pool is not None and len(groups) > 1:
+                list(self._pool.map(self._send_group, groups.values()))
+            else:
+                for group in groups.values():
+                    self._send_group(group)
             return len(rows)
 
     def drain(self, max_rounds: int = 100) -> None:
@@ -70,17 +175,84 @@ class DeliveryWorker:
             if not self.deliver_due():
                 return
 
-    def _send(self, row: Outbox) -> None:
+    def drain_all(self, timeout: float = 60.0) -> bool:
+        """Deliver until nothing is pending or sending, waiting out retries; True when all done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.deliver_due():
+                continue
+            with session_scope(self.engine) as session:
+                left = outbox.counts(session=session)
+                due = outbox.next_due_at(session=session)
+            if not left.get("pending") and not left.get("sending"):
+                return True
+            wait = (due - utcnow()).total_seconds() if due else 0.2
+            time.sleep(min(max(wait, 0.02), 1.0))
+        return False
+
+    @staticmethod
+    def _channel_of(row: Outbox) -> str:
+        try:
+            return str(json.loads(row.payload).get("channel") or "")
+        except ValueError:
+            return ""
+
+    def _send_group(self, rows: list[Outbox]) -> None:
+        for i, row in enumerate(rows):
+            try:
+                wait_until = self._send(row)
+            except Exception as e:  # a bug or the database: never leave the row claimed until stale
+                log.exception("outbox %s: unexpected failure", row.key)
+                self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
+                continue
+            if wait_until is not None:
+                # Slack asked this channel to slow down: the rest wait too, without a call each.
+                for rest in rows[i + 1 :]:
+                    self._reschedule(rest, wait_until, "waiting for the channel's rate limit")
+                return
+
+    # -- sending one row -----------------------------------------------------------------------
+    def _send(self, row: Outbox) -> datetime | None:
+        """Send one row. Returns when its channel may be posted to again if Slack rate-limited it."""
         args = json.loads(row.payload)
+        channel = str(args.get("channel") or "")
+        blocked = self._blocked_until(channel)
+        if blocked is not None:
+            self._reschedule(row, blocked, "waiting for the channel's rate limit")
+            return blocked
+        if row.method == "chat.postMessage":
+            args.setdefault("metadata", {"event_type": METADATA_EVENT, "event_payload": {"key": row.key}})
+            if row.check_before_send:
+                try:
+                    found = self._find_sent(row, args)
+                except SlackApiError as e:
+                    if e.response.status_code == 429 or e.response.status_code >= 500:
+                        return self._on_slack_error(row, args, e)
+                    # Without the history scopes we cannot look; posting risks a duplicate, never a loss.
+                    log.warning("outbox %s: could not look for an earlier send: %s", row.key, _error_code(e))
+                    found = None
+                except Exception as e:
+                    self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
+                    return None
+                if found is not None:
+                    with session_scope(self.engine) as session:
+                        outbox.mark_sent(
+                            session=session,
+                            row_id=row.id,
+                            channel=found[0],
+                            ts=found[1],
+                            note="already in Slack from an interrupted attempt; not posted again",
+                        )
+                    self._count("found_already_sent")
+                    return None
         try:
             response = self.client.api_call(row.method, json=args)
         except SlackApiError as e:
-            self._on_slack_error(row, args, e)
-            return
-        except Exception as e:  # connection reset, timeout, DNS: all worth a retry
+            return self._on_slack_error(row, args, e)
+        except Exception as e:  # connection reset, timeout, DNS: all worth a retry, and may have arrived
             log.warning("outbox %s: %s; will retry", row.key, e)
-            self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}")
-            return
+            self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
+            return None
         with session_scope(self.engine) as session:
             outbox.mark_sent(
                 session=session,
@@ -88,71 +260,172 @@ class DeliveryWorker:
                 channel=str(response.get("channel") or args.get("channel") or ""),
                 ts=str(response.get("ts") or response.get("message_ts") or ""),
             )
+        self._count("sent")
+        return None
 
-    def _on_slack_error(self, row: Outbox, args: dict, e: SlackApiError) -> None:
-        status = e.response.status_code
-        error = str(e.response.get("error") or "") if isinstance(e.response.data, dict) else ""
-        if status == 429:
-            retry_after = float(
-                e.response.headers.get("Retry-After", e.response.headers.get("retry-after", 1)) or 1
+    def _find_sent(self, row: Outbox, args: dict[str, Any]) -> tuple[str, str] | None:
+        """(channel, ts) of a message in Slack that carries this row's key, if an earlier attempt posted it."""
+        channel = str(args.get("channel") or "")
+        if channel.startswith(("U", "W")):  # a DM by user id: history needs the DM channel's id
+            channel = self.client.conversations_open(users=channel)["channel"]["id"]
+        thread_ts = str(args.get("thread_ts") or "")
+        oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
+        cursor = ""
+        self._count("history_lookups")
+        for _ in range(HISTORY_PAGES):
+            params: dict[str, Any] = dict(
+                channel=channel, include_all_metadata=True, limit=200, oldest=oldest
             )
+            if cursor:
+                params["cursor"] = cursor
+            if thread_ts:
+                page = self.client.conversations_replies(ts=thread_ts, **params)
+            else:
+                page = self.client.conversations_history(**params)
+            for message in page.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if (
+                    meta.get("event_type") == METADATA_EVENT
+                    and (meta.get("event_payload") or {}).get("key") == row.key
+                ):
+                    return channel, str(message.get("ts") or "")
+            cursor = ((page.get("response_metadata") or {}).get("next_cursor")) or ""
+            if not cursor:
+                break
+        return None
+
+    def _on_slack_error(self, row: Outbox, args: dict, e: SlackApiError) -> datetime | None:
+        status = e.response.status_code
+        error = _error_code(e)
+        if status == 429 or error == "ratelimited":
             # Rescheduled, not slept on: the worker goes on with other channels meanwhile.
-            self._retry(row, timedelta(seconds=retry_after), "ratelimited", count_attempt=False)
-            return
-        if status >= 500 or error in (
-            "internal_error",
-            "fatal_error",
-            "service_unavailable",
-            "request_timeout",
+            until = utcnow() + timedelta(seconds=_retry_after(e))
+            self._block(str(args.get("channel") or ""), until)
+            self._reschedule(row, until, "ratelimited")
+            self._count("ratelimited")
+            return until
+        if status >= 500 or error in TRANSIENT:
+            # A 5xx may come after Slack stored the message: the next attempt looks first.
+            self._retry(row, backoff(row.attempts), f"HTTP {status} {error}".strip(), uncertain=True)
+            self._count("server_errors")
+            return None
+        channel = str(args.get("channel") or "")
+        if (
+            error in FALLBACK_ERRORS
+            and row.fallback_user_id
+            and row.method == "chat.postMessage"
+            and channel != row.fallback_user_id
         ):
-            self._retry(row, backoff(row.attempts), f"HTTP {status} {error}")
-            return
-        if error in PERMANENT and row.fallback_user_id and row.method == "chat.postMessage":
             fallback = dict(args)
             fallback.pop("thread_ts", None)
             fallback.pop("reply_broadcast", None)
-            if fallback.get("channel") != row.fallback_user_id:
-                fallback["channel"] = row.fallback_user_id
-                with session_scope(self.engine) as session:
-                    outbox.enqueue(
-                        session=session,
-                        key=f"{row.key}:fallback",
-                        payload=fallback,
-                        workspace_id=row.workspace_id,
-                        kind=row.kind + ":fallback",
-                    )
-                    outbox.mark_failed(session=session, row_id=row.id, error=f"{error} (sent to DM instead)")
-                self._wake.set()
-                return
-        with session_scope(self.engine) as session:
-            outbox.mark_failed(session=session, row_id=row.id, error=error or f"HTTP {status}")
-        log.error("outbox %s failed for good: %s", row.key, error or status)
-
-    def _retry(self, row: Outbox, delay: timedelta, error: str, count_attempt: bool = True) -> None:
-        with session_scope(self.engine) as session:
-            if count_attempt and row.attempts >= MAX_ATTEMPTS:
-                outbox.mark_failed(
-                    session=session, row_id=row.id, error=f"gave up after {row.attempts} tries: {error}"
+            fallback.pop("metadata", None)
+            fallback["channel"] = row.fallback_user_id
+            with session_scope(self.engine) as session:
+                outbox.enqueue(
+                    session=session,
+                    key=f"{row.key}:fallback",
+                    payload=fallback,
+                    workspace_id=row.workspace_id,
+                    kind=row.kind + ":fallback",
+                    report_to=row.report_to,
+                    report_label=row.report_label,
                 )
-                return
-            outbox.mark_retry(session=session, row_id=row.id, at=utcnow() + delay, error=error)
+                outbox.mark_failed(session=session, row_id=row.id, error=f"{error} (sent to DM instead)")
+            self._count("fell_back_to_dm")
+            self._wake.set()
+            return None
+        self._fail(row, error or f"HTTP {status}")
+        return None
+
+    def _fail(self, row: Outbox, error: str) -> None:
+        """Failed for good: recorded on the row, and told to whoever should know."""
+        with session_scope(self.engine) as session:
+            outbox.mark_failed(session=session, row_id=row.id, error=error)
+            if row.report_to:
+                label = row.report_label or f"a message ({row.kind or row.method})"
+                reason = REASONS.get(error.split(" ")[0], f"Slack said `{error[:200]}`")
+                outbox.enqueue(
+                    session=session,
+                    key=f"{row.key}:undeliverable",
+                    payload={
+                        "channel": row.report_to,
+                        "text": f":warning: I couldn't deliver {label}: {reason}. "
+                        "It's recorded; you may want to reach them another way.",
+                    },
+                    workspace_id=row.workspace_id,
+                    kind="undeliverable",
+                )
+                self._wake.set()
+        self._count("failed")
+        log.error("outbox %s failed for good: %s", row.key, error)
+
+    def _retry(self, row: Outbox, delay: timedelta, error: str, *, uncertain: bool = False) -> None:
+        if row.attempts >= MAX_ATTEMPTS:
+            self._fail(row, f"gave up after {row.attempts} tries: {error}")
+            return
+        with session_scope(self.engine) as session:
+            outbox.mark_retry(
+                session=session, row_id=row.id, at=utcnow() + delay, error=error, uncertain=uncertain
+            )
+
+    def _reschedule(self, row: Outbox, at: datetime, error: str) -> None:
+        """Back to the queue without using up an attempt (Slack did not try to deliver it)."""
+        with session_scope(self.engine) as session:
+            outbox.mark_retry(session=session, row_id=row.id, at=at, error=error, refund_attempt=True)
+
+    # -- per-channel rate limits ---------------------------------------------------------------
+    def _block(self, channel: str, until: datetime) -> None:
+        if not channel:
+            return
+        with self._state_lock:
+            self._blocked[channel] = time.monotonic() + (until - utcnow()).total_seconds()
+
+    def _blocked_until(self, channel: str) -> datetime | None:
+        with self._state_lock:
+            ends = self._blocked.get(channel)
+            if ends is None:
+                return None
+            left = ends - time.monotonic()
+            if left <= 0:
+                del self._blocked[channel]
+                return None
+        return utcnow() + timedelta(seconds=left)
+
+    def _count(self, what: str) -> None:
+        with self._state_lock:
+            self.stats[what] += 1
 
     # -- background thread ---------------------------------------------------------------------
     def kick(self) -> None:
         self._wake.set()
 
-    def start(self, interval: float = 1.0) -> DeliveryWorker:
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    while self.deliver_due():
-                        pass
-                except Exception:
-                    log.exception("delivery pass failed; trying again shortly")
-                self._wake.wait(interval)
-                self._wake.clear()
+    def _seconds_to_next_due(self, interval: float) -> float:
+        try:
+            with session_scope(self.engine) as session:
+                due = outbox.next_due_at(session=session)
+        except Exception:
+            log.exception("could not read the outbox")
+            return interval
+        if due is None:
+            return interval
+        return min(interval, max(0.05, (due - utcnow()).total_seconds()))
 
-        self._thread = threading.Thread(target=loop, name="outbox-delivery", daemon=True)
+    def run(self, interval: float = 1.0) -> None:
+        """Deliver until stop(): each pass sends what is due, then waits for a kick or the next due row."""
+        while not self._stop.is_set():
+            try:
+                while self.deliver_due() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("delivery pass failed; trying again shortly")
+            self._wake.wait(self._seconds_to_next_due(interval))
+            self._wake.clear()
+
+    def start(self, interval: float = 1.0) -> DeliveryWorker:
+        self._thread = threading.Thread(
+            target=self.run, args=(interval,), name="outbox-delivery", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -161,3 +434,60 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.delivery [--concurrency N] [--once]`: a delivery worker process of its own."""
+    from bot.app import make_client
+    from bot.logs import setup_logging
+    from bot.settings import Settings, SettingsError
+    from storage.db import make_engine, migrate
+
+    parser = argparse.ArgumentParser(prog="python -m bot.delivery", description=main.__doc__)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("OUTBOX_CONCURRENCY", "8")),
+        help="messages sent at once to different channels (default 8, env OUTBOX_CONCURRENCY)",
+    )
+    parser.add_argument("--once", action="store_true", help="send everything pending, then exit")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        settings = Settings.from_env()
+        settings.require("SLACK_BOT_TOKEN")
+    except SettingsError as e:
+        print(f"partnerbot: {e}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    stale = os.environ.get("OUTBOX_STALE_SECONDS", "").strip()
+    worker = DeliveryWorker(
+        engine=engine,
+        client=make_client(settings),
+        worker_id=os.environ.get("WORKER_ID") or None,
+        concurrency=args.concurrency,
+        stale_after=timedelta(seconds=float(stale)) if stale else None,
+    )
+    if args.once:
+        done = worker.drain_all()
+        print(f"delivery: {dict(worker.stats)}")
+        return 0 if done else 1
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("signal %s: finishing the current pass, then stopping", signum)
+        worker._stop.set()
+        worker._wake.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("delivery worker %s started (concurrency %s)", worker.worker_id, worker.concurrency)
+    worker.run()
+    log.info("delivery worker stopped: %s", dict(worker.stats))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

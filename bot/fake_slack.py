@@ -48,6 +48,9 @@ class FakeSlack:
         self.failure_rules: list[FailureRule] = []
         # Slack allows about one message a second per channel; None means no limit.
         self.per_channel_interval: float | None = None
+        # Seconds to hold each chat.postMessage answer after the message is stored: a window in which
+        # a sender can die after Slack accepted the message but before it heard back.
+        self.post_response_delay: float = 0.0
         self._last_post: dict[str, float] = {}
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.views: dict[str, dict[str, Any]] = {}
@@ -93,6 +96,8 @@ class FakeSlack:
                 else:
                     method = parsed.path.strip("/")
                 status, headers, body = fake.answer(method, args)
+                if fake.post_response_delay and method == "chat.postMessage":
+                    time.sleep(fake.post_response_delay)
                 data = json.dumps(body).encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")

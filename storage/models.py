@@ -163,6 +163,27 @@ class ThresholdCrossing(SQLModel, table=True):
     reset_at: datetime | None = None
 
 
+class RequestDecision(SQLModel, table=True):
+    """Every PM decision on a request (planned, not yet, shipped, merged, reopened), kept as history."""
+
+    __tablename__ = "request_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="feature_request.id", index=True)
+    status: str = Field(max_length=16)  # open (reopened) | planned | not_yet | shipped | merged
+    from_status: str = Field(default="", max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    link: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # The short note requesters can forward to their customer (shipped).
+    customer_note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    merged_into_id: int | None = Field(default=None, foreign_key="feature_request.id")
+    moved_occurrences: int = 0
+    by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Outbox(SQLModel, table=True):
     """A message to send to Slack, exactly once, by the delivery worker."""
 
@@ -183,6 +204,11 @@ class Outbox(SQLModel, table=True):
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     result_channel: str = Field(default="", max_length=32)
     result_ts: str = Field(default="", max_length=32)
+    # Who hears about it when this message cannot be delivered, and how to name it to them (0004).
+    report_to: str = Field(default="", max_length=32)
+    report_label: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # An earlier attempt may have reached Slack (worker died, 5xx): look for it before posting again.
+    check_before_send: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 
