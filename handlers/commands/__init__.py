@@ -18,3 +18,6 @@ def register(app: App) -> None:
     app.command("/digest")(digest_command)
     app.command("/oneonone")(oneonone_command)
     app.command("/agenda")(agenda_command)
+    from handlers.commands.requests import requests_command
+
+    app.command("/requests")(requests_command)

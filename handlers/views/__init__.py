@@ -22,3 +22,8 @@ def register(app: App) -> None:
     from handlers.actions.agenda import agenda_add_submission
 
     app.view_submission("agenda_add")(agenda_add_submission)
+    from handlers.views import decision_modals
+
+    app.view_submission(decision_modals.NOT_YET)(decision_modals.not_yet_submission)
+    app.view_submission(decision_modals.SHIPPED)(decision_modals.shipped_submission)
+    app.view_submission(decision_modals.MERGE)(decision_modals.merge_submission)

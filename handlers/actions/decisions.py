@@ -1,0 +1,178 @@
+"""The PM's buttons on a request (alert, digest, `/requests`): *Planned* and *Reopen* act at once;
+*Not yet…*, *Shipped…* and *Merge into…* open a form (handlers/views/decision_modals.py).
+Only PMs may act; anyone else gets a clear refusal."""
+
+from __future__ import annotations
+
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from handlers.blocks import REQUEST_ACTIONS, context, request_action_buttons
+from handlers.common import actor, deps_of, mention
+from handlers.text import escape
+from handlers.views import decision_modals
+from storage import decisions
+from storage import requests as store
+from storage.db import session_scope
+from storage.models import FeatureRequest, ProductArea
+
+LABELS = {action_id: label for action_id, label, _ in REQUEST_ACTIONS}
+VERBS = {
+    "req_planned": "mark requests planned",
+    "req_not_yet": "mark requests not yet",
+    "req_shipped": "mark requests shipped",
+    "req_merge": "merge requests",
+    "req_reopen": "reopen requests",
+}
+
+
+def _where(body: dict[str, Any], fallback: str) -> str:
+    return (body.get("channel") or {}).get("id", "") or fallback
+
+
+def _say(client: WebClient, body: dict[str, Any], user: str, text: str, logger: Logger) -> None:
+    """An ephemeral answer where the button was clicked (a DM by user id when that is not possible)."""
+    try:
+        client.chat_postEphemeral(channel=_where(body, user), user=user, text=text)
+    except SlackApiError as e:
+        logger.warning("ephemeral reply failed (%s); sending a DM", e.response.get("error"))
+        client.chat_postMessage(channel=user, text=text)
+
+
+def _refresh_message(
+    client: WebClient, body: dict[str, Any], request: FeatureRequest, who: str, logger: Logger
+) -> None:
+    """Show the new status on the message the button was in (alerts, digests): new buttons, and who did it."""
+    message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id", "")
+    container = body.get("container") or {}
+    if not message.get("ts") or not channel or container.get("is_ephemeral"):
+        return
+    ours = {a for a, _, _ in REQUEST_ACTIONS}
+    blocks = []
+    for block in message.get("blocks") or []:
+        if block.get("block_id") == f"req_status_{request.id}":
+            continue
+        if block.get("block_id") == f"req_actions_{request.id}":
+            fresh = request_action_buttons(request.id, request.status)
+            fresh["elements"] += [e for e in block.get("elements", []) if e.get("action_id") not in ours]
+            blocks.append(fresh)
+            label = decisions.STATUS_LABELS.get(request.status, request.status)
+            status_block = context(f"Marked *{label}* by {mention(who)}.")
+            status_block["block_id"] = f"req_status_{request.id}"
+            blocks.append(status_block)
+            continue
+        blocks.append(block)
+    try:
+        client.chat_update(channel=channel, ts=message["ts"], text=message.get("text") or "", blocks=blocks)
+    except SlackApiError as e:  # an old or deleted message: the decision stands anyway
+        logger.info("could not update the message: %s", e.response.get("error"))
+
+
+def request_decision_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    """One listener for req_planned, req_not_yet, req_shipped, req_merge and req_reopen."""
+    ack()
+    deps = deps_of(context)
+    action_id = action.get("action_id", "")
+    value = str(action.get("value") or "")
+    with session_scope(deps.engine) as session:
+        workspace, me = actor(session, deps, context)
+        request = (
+            store.get_request(session=session, request_id=int(value), workspace_id=workspace.id)
+            if value.isdigit()
+            else None
+        )
+        what = f"*{LABELS.get(action_id, action_id)}* on " + (
+            f"#{request.id} “{escape(request.title)}”" if request else f"request “{escape(value)}”"
+        )
+        if not me.is_pm:
+            _say(
+                client,
+                body,
+                me.slack_user_id,
+                f"Only PMs can {VERBS.get(action_id, 'decide on requests')}, so I changed nothing (you clicked "
+                f"{what}). An admin can make you a PM with `/partnerbot pm add {mention(me)}`; "
+                "`/requests mine` shows where your own requests stand.",
+                logger,
+            )
+            return
+        if request is None:
+            _say(client, body, me.slack_user_id, f"I can't find that request (you clicked {what}).", logger)
+            return
+        if request.status == "merged":
+            _say(
+                client,
+                body,
+                me.slack_user_id,
+                f"#{request.id} “{escape(request.title)}” was merged into #{request.merged_into_id}, and its "
+                f"occurrences live there now — act on #{request.merged_into_id} instead (`/requests`).",
+                logger,
+            )
+            return
+        meta = {
+            "c": (body.get("channel") or {}).get("id", ""),
+            "ts": (body.get("message") or {}).get("ts", ""),
+        }
+        if action_id in ("req_not_yet", "req_shipped", "req_merge"):
+            stats = store.request_stats(session=session, request_id=request.id)
+            if action_id == "req_not_yet":
+                area = session.get(ProductArea, request.area_id)
+                view = decision_modals.not_yet_modal(request=request, stats=stats, area=area, meta=meta)
+            elif action_id == "req_shipped":
+                view = decision_modals.shipped_modal(request=request, stats=stats, meta=meta)
+            else:
+                candidates = decisions.merge_candidates(session=session, request=request)
+                view = decision_modals.merge_modal(
+                    request=request, stats=stats, candidates=candidates, meta=meta
+                )
+            trigger = body.get("trigger_id", "")
+        else:
+            new_status = "planned" if action_id == "req_planned" else "open"
+            if request.status == new_status:
+                label = decisions.STATUS_LABELS[new_status]
+                _say(
+                    client,
+                    body,
+                    me.slack_user_id,
+                    f"#{request.id} “{escape(request.title)}” is already {label}.",
+                    logger,
+                )
+                return
+            decisions.set_status(session=session, request=request, status=new_status, by=me)
+            stats = store.request_stats(session=session, request_id=request.id)
+            view = None
+    if view is not None:
+        try:
+            client.views_open(trigger_id=trigger, view=view)
+        except SlackApiError as e:
+            logger.warning("views.open failed: %s", e.response.get("error"))
+            _say(
+                client,
+                body,
+                me.slack_user_id,
+                f"Slack didn't let me open the form (it said `{escape(str(e.response.get('error')))}`). "
+                f"Please click {what} again.",
+                logger,
+            )
+        return
+    n = len(stats.requesters)
+    who = f"The {n} people who asked" if n != 1 else "The person who asked"
+    if request.status == "planned":
+        text = (
+            f":calendar: Marked #{request.id} “{escape(request.title)}” *planned*. {who} see it in `/requests mine`; "
+            "when it ships, click *Shipped…* and I'll thank each of them."
+        )
+    else:
+        text = f":arrows_counterclockwise: Reopened #{request.id} “{escape(request.title)}”; it counts toward its threshold again."
+    _say(client, body, me.slack_user_id, text, logger)
+    _refresh_message(client, body, request, me.slack_user_id, logger)

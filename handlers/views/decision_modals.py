@@ -1,0 +1,426 @@
+"""The PM's decision forms — *Not yet…* (a reason), *Shipped…* (note, link, customer note), *Merge into…*
+(pick or type the request) — as pure builders, and what happens when each is submitted."""
+
+from __future__ import annotations
+
+import json
+import re
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+from sqlmodel import Session
+
+from handlers.blocks import context, section
+from handlers.common import Deps, actor, deps_of
+from handlers.standing import heard_text
+from handlers.text import clip, escape, plain, quote
+from handlers.thanks import (
+    default_customer_note,
+    not_yet_summary,
+    people_count,
+    queue_not_yet,
+    queue_pm_note,
+    queue_thanks,
+    shipped_summary,
+)
+from storage import decisions
+from storage import requests as store
+from storage.db import session_scope
+from storage.models import FeatureRequest, Person, ProductArea
+from storage.requests import RequestStats
+
+NOT_YET = "decision_not_yet"
+SHIPPED = "decision_shipped"
+MERGE = "decision_merge"
+REASON_LIMIT = 1500
+NOTE_LIMIT = 1500
+LINK_LIMIT = 500
+_LINK = re.compile(r"^https?://\S+$", re.IGNORECASE)
+
+
+def _input(
+    block_id: str,
+    label: str,
+    *,
+    multiline: bool = False,
+    optional: bool = False,
+    max_length: int = 3000,
+    placeholder: str = "",
+    initial: str = "",
+    hint: str = "",
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "max_length": max_length,
+    }
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": plain(placeholder, 150)}
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "element": element,
+        "label": {"type": "plain_text", "text": plain(label, 2000)},
+    }
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": plain(hint, 2000)}
+    return block
+
+
+def _modal(callback_id: str, title: str, submit: str, meta: dict[str, Any], blocks: list) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": json.dumps(meta),
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def request_line(request: FeatureRequest, stats: RequestStats) -> str:
+    return f"*#{request.id} {escape(request.title)}* — {heard_text(stats.count, stats)}"
+
+
+def not_yet_modal(
+    *, request: FeatureRequest, stats: RequestStats, area: ProductArea | None, meta: dict[str, Any]
+) -> dict[str, Any]:
+    focus = (
+        f"your current focus (“{escape(clip(area.focus, 300))}”)"
+        if area and area.focus
+        else "your current focus (none set yet: `/focus <area>: <focus>`)"
+    )
+    blocks = [
+        section(request_line(request, stats)),
+        context(
+            f"Everyone who asked ({people_count(len(stats.requesters))}) gets your reason by DM, with {focus}, "
+            "and hears that their occurrences stay counted."
+        ),
+        _input(
+            "reason",
+            "Why not yet?",
+            multiline=True,
+            max_length=REASON_LIMIT,
+            placeholder="e.g. This quarter goes to self-serve onboarding; we'll revisit in Q3.",
+        ),
+    ]
+    return _modal(NOT_YET, "Not yet", "Tell them", {**meta, "r": request.id}, blocks)
+
+
+def shipped_modal(*, request: FeatureRequest, stats: RequestStats, meta: dict[str, Any]) -> dict[str, Any]:
+    accounts = f" across {stats.customer_count} account{'s' if stats.customer_count != 1 else ''}"
+    blocks = [
+        section(request_line(request, stats)),
+        context(
+            f"{people_count(len(stats.requesters))}{accounts if stats.customer_count else ''} get a thank-you, "
+            "in the thread where they raised it or by DM, with the note below to forward to their customer."
+        ),
+        _input(
+            "note",
+            "Note for the people who asked (optional)",
+            multiline=True,
+            optional=True,
+            max_length=NOTE_LIMIT,
+            placeholder="What shipped, any caveats, who to ask",
+        ),
+        _input(
+            "link",
+            "Link (optional)",
+            optional=True,
+            max_length=LINK_LIMIT,
+            placeholder="https://… release notes or docs",
+        ),
+        _input(
+            "customer_note",
+            "Note they can forward to their customer",
+            multiline=True,
+            max_length=NOTE_LIMIT,
+            initial=default_customer_note(request),
+        ),
+    ]
+    return _modal(SHIPPED, "Shipped", "Thank them", {**meta, "r": request.id}, blocks)
+
+
+def merge_modal(
+    *,
+    request: FeatureRequest,
+    stats: RequestStats,
+    candidates: list[decisions.Listed],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [
+        section(request_line(request, stats)),
+        context(
+            "Its occurrences move to the request you pick; nothing is lost, and everyone who asked either one "
+            "is kept (and thanked when it ships)."
+        ),
+    ]
+    if candidates:
+        options = [
+            {
+                "text": {
+                    "type": "plain_text",
+                    "text": plain(f"#{c.request.id} {c.request.title} ({c.stats.count}×)", 75),
+                },
+                "value": str(c.request.id),
+            }
+            for c in candidates[:100]
+        ]
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "target",
+                "optional": True,
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "placeholder": {"type": "plain_text", "text": "Pick a request"},
+                    "options": options,
+                },
+                "label": {"type": "plain_text", "text": "Merge into"},
+            }
+        )
+    blocks.append(
+        _input(
+            "number",
+            "Or type the request number" if candidates else "Merge into request number",
+            optional=bool(candidates),
+            max_length=20,
+            placeholder="e.g. 42",
+            hint="Request numbers are shown as #42 in alerts, digests and /requests.",
+        )
+    )
+    return _modal(MERGE, "Merge into…", "Merge", {**meta, "r": request.id}, blocks)
+
+
+# -- submissions -----------------------------------------------------------------------------------
+def _values(view: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for block_id, block in ((view.get("state") or {}).get("values") or {}).items():
+        element = block.get("value") or next(iter(block.values()), {})
+        if element.get("type") == "static_select":
+            out[block_id] = ((element.get("selected_option") or {}).get("value")) or ""
+        else:
+            out[block_id] = (element.get("value") or "").strip()
+    return out
+
+
+def _meta(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+
+
+def _load(
+    session: Session, deps: Deps, context: BoltContext, view: dict[str, Any]
+) -> tuple[Person, FeatureRequest | None]:
+    workspace, me = actor(session, deps, context)
+    rid = _meta(view).get("r")
+    request = (
+        store.get_request(session=session, request_id=int(rid), workspace_id=workspace.id)
+        if str(rid).isdigit()
+        else None
+    )
+    return me, request
+
+
+def _refuse(ack: Ack, block_id: str, me: Person, request: FeatureRequest | None) -> bool:
+    """Answer the form with an error when the submitter may not decide, or the request is gone."""
+    if not me.is_pm:
+        ack(
+            response_action="errors",
+            errors={
+                block_id: "Only PMs can decide on requests. Ask an admin to make you one with "
+                "/partnerbot pm add @you. What you typed is still here."
+            },
+        )
+        return True
+    if request is None:
+        ack(response_action="errors", errors={block_id: "I can't find that request any more."})
+        return True
+    if request.status == "merged":
+        ack(
+            response_action="errors",
+            errors={
+                block_id: f"#{request.id} was merged into #{request.merged_into_id}; decide on that one."
+            },
+        )
+        return True
+    return False
+
+
+def not_yet_submission(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    deps = deps_of(context)
+    values = _values(view)
+    reason = values.get("reason", "")
+    with session_scope(deps.engine) as session:
+        me, request = _load(session, deps, context, view)
+        if _refuse(ack, "reason", me, request):
+            return
+        if not reason:
+            ack(
+                response_action="errors",
+                errors={"reason": "Please say why — everyone who asked will read it."},
+            )
+            return
+        area = session.get(ProductArea, request.area_id)
+        decision = decisions.set_status(
+            session=session, request=request, status="not_yet", by=me, reason=reason
+        )
+        queued = queue_not_yet(
+            session=session, request=request, area=area, decision=decision, pm=me, report_to=me.slack_user_id
+        )
+        queue_pm_note(
+            session=session,
+            pm=me,
+            key=f"summary:{decision.id}",
+            text=not_yet_summary(request, queued) + f"\n> Your reason: {quote(reason, 600)}",
+            workspace_id=request.workspace_id,
+        )
+    ack()
+    deps.kick()
+
+
+def shipped_submission(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    deps = deps_of(context)
+    values = _values(view)
+    link = values.get("link", "")
+    if link and not _LINK.match(link):
+        ack(
+            response_action="errors",
+            errors={"link": f"A link starts with https:// and has no spaces. You typed: {clip(link, 200)}"},
+        )
+        return
+    with session_scope(deps.engine) as session:
+        me, request = _load(session, deps, context, view)
+        if _refuse(ack, "note", me, request):
+            return
+        decision = decisions.set_status(
+            session=session,
+            request=request,
+            status="shipped",
+            by=me,
+            note=values.get("note", ""),
+            link=link,
+            customer_note=values.get("customer_note", "") or default_customer_note(request),
+        )
+        queued = queue_thanks(
+            session=session, request=request, decision=decision, pm=me, report_to=me.slack_user_id
+        )
+        queue_pm_note(
+            session=session,
+            pm=me,
+            key=f"summary:{decision.id}",
+            text=shipped_summary(request, queued),
+            workspace_id=request.workspace_id,
+        )
+    ack()
+    deps.kick()
+
+
+def merge_submission(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    deps = deps_of(context)
+    values = _values(view)
+    picked, typed = values.get("target", ""), values.get("number", "")
+    field = "number"
+    with session_scope(deps.engine) as session:
+        me, source = _load(session, deps, context, view)
+        if _refuse(ack, field, me, source):
+            return
+        if picked and typed and picked != typed.lstrip("#").strip():
+            ack(
+                response_action="errors",
+                errors={
+                    field: f"Pick one or type one, not both (you picked #{picked} and typed “{clip(typed, 20)}”)."
+                },
+            )
+            return
+        wanted = picked or typed.lstrip("#").strip()
+        if not wanted:
+            ack(
+                response_action="errors",
+                errors={field: "Pick the request to merge into, or type its number."},
+            )
+            return
+        target = (
+            store.get_request(session=session, request_id=int(wanted), workspace_id=source.workspace_id)
+            if wanted.isdigit()
+            else None
+        )
+        if target is None:
+            ack(
+                response_action="errors",
+                errors={
+                    field: f"There is no request #{clip(wanted, 20)} here. You typed: {clip(typed or picked, 20)}"
+                },
+            )
+            return
+        try:
+            merge = decisions.merge_requests(session=session, source=source, target=target, by=me)
+        except decisions.DecisionError as e:
+            ack(response_action="errors", errors={field: str(e)})
+            return
+        target = merge.target
+        stats = store.request_stats(session=session, request_id=target.id)
+        text = (
+            f":twisted_rightwards_arrows: Merged #{merge.source.id} *{escape(merge.source.title)}* into "
+            f"#{target.id} *{escape(target.title)}*: {merge.moved_occurrences} occurrence"
+            f"{'s' if merge.moved_occurrences != 1 else ''} moved. It's now {heard_text(stats.count, stats)}, "
+            f"from {people_count(len(stats.requesters))}; everyone who asked either one is kept."
+        )
+        if target.status == "shipped":
+            # It already shipped: the people who asked for the merged-in request are thanked now.
+            last = next(
+                (
+                    d
+                    for d in reversed(decisions.history(session=session, request_id=target.id))
+                    if d.status == "shipped"
+                ),
+                None,
+            )
+            if last is not None:
+                queued = queue_thanks(
+                    session=session, request=target, decision=last, pm=me, report_to=me.slack_user_id
+                )
+                new = queued.people - queued.already
+                text += (
+                    f" It has shipped, so I'm thanking the {people_count(new)} who hadn't been thanked yet."
+                )
+        queue_pm_note(
+            session=session,
+            pm=me,
+            key=f"summary:{merge.decision.id}",
+            text=text,
+            workspace_id=target.workspace_id,
+        )
+    ack()
+    deps.kick()

@@ -1,0 +1,277 @@
+"""PM decisions through the real app (in-process, SQLite): buttons, forms, thank-yous, "not yet" notes,
+merges, `/requests` and `/requests mine`, and refusals for non-PMs."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.fake_slack import TEAM_ID
+from bot.payloads import buttons_in
+from storage import people
+from storage import requests as store
+from storage.db import session_scope
+from storage.models import FeatureRequest, Outbox, utcnow
+
+
+@pytest.fixture
+def seeded(bolt):
+    """Admin makes UPM the PM of Reporting; Ana and Bo logged 'CSV export', Cy logged 'Excel download'."""
+    d = bolt.driver
+    assert "now a PM" in d.command("UADMIN", "/partnerbot", "pm add <@UPM|pat> Reporting").text
+    d.command("UPM", "/focus", "Reporting: self-serve onboarding")
+    ids = {}
+    with session_scope(bolt.deps.engine) as s:
+        ws = people.ensure_workspace(session=s, team_id=TEAM_ID)
+        area = people.get_area(session=s, workspace_id=ws.id, name="Reporting")
+        who = {
+            u: people.ensure_person(session=s, workspace=ws, slack_user_id=u, name=u[1:].title())
+            for u in ("UANA", "UBO", "UCY")
+        }
+        csv = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title="CSV export")
+        excel = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title="Excel download")
+
+        def log(req, user, customer, days_ago, **kw):
+            occ = store.record_occurrence(
+                session=s, request=req, logged_by_id=who[user].id, text=req.title, customer=customer, **kw
+            )
+            occ.created_at = utcnow() - timedelta(days=days_ago)
+            s.add(occ)
+
+        log(
+            csv,
+            "UANA",
+            "Acme",
+            40,
+            channel_id="CSALES",
+            message_ts="1700000001.000100",
+            amount_cents=4_000_000,
+        )
+        log(csv, "UANA", "Globex", 10)
+        log(csv, "UBO", "Initech", 5)
+        log(
+            excel,
+            "UCY",
+            "Umbrella",
+            2,
+            channel_id="CCS",
+            message_ts="1700000002.000200",
+            thread_ts="1700000000.000050",
+        )
+        s.flush()
+        ids = {"csv": csv.id, "excel": excel.id}
+    return ids
+
+
+def texts(fake, user) -> list[str]:
+    return [json.dumps(c.args, ensure_ascii=False) for c in fake.posts_to(user)]
+
+
+def button(blocks, action_id, value):
+    return next(b for b in buttons_in(blocks) if b["action_id"] == action_id and b["value"] == str(value))
+
+
+def pm_listing(d, area="Reporting"):
+    reply = d.command("UPM", "/requests", area)
+    assert reply.status == 200
+    return reply.json["blocks"]
+
+
+def open_form(bolt, user, action_id, request_id):
+    d = bolt.driver
+    before = len(d.opened_views())
+    d.click(user, button(pm_listing(d), action_id, request_id), channel="C0GENERAL")
+    views = d.opened_views()[before:]
+    assert views, bolt.fake.summary()
+    return views[-1]
+
+
+def test_requests_lists_an_area_with_counts_customers_money_and_buttons_for_pms(bolt, seeded):
+    d = bolt.driver
+    blocks = pm_listing(d)
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "*Reporting* (<@UPM>) — 2 requests" in text and "self-serve onboarding" in text
+    assert f"#{seeded['csv']} CSV export" in text and "heard 3×" in text and "3 customers" in text
+    assert "$40k" in text and "*Acme*, *Globex* and *Initech*" in text
+    assert button(blocks, "req_shipped", seeded["csv"]) and button(blocks, "req_merge", seeded["excel"])
+    # A requester sees the same list without buttons, and is told why.
+    other = d.command("UANA", "/requests", "reporting").json["blocks"]
+    assert not buttons_in(other) and "PMs see buttons here" in json.dumps(other)
+    # Unknown areas and empty areas say so, echoing what was typed.
+    unknown = d.command("UANA", "/requests", "Billing <!channel>")
+    assert (
+        "no area called “Billing &lt;!channel&gt;”" in unknown.text and "(areas: Reporting)" in unknown.text
+    )
+    d.command("UPM", "/focus", "Billing: invoices")
+    assert "No requests in *Billing*" in d.command("UANA", "/requests", "Billing").text
+    assert "Requests by area" in d.command("UANA", "/requests").text
+
+
+def test_long_lists_are_capped_and_say_how_many_more(bolt, seeded):
+    with session_scope(bolt.deps.engine) as s:
+        ws = people.ensure_workspace(session=s, team_id=TEAM_ID)
+        area = people.get_area(session=s, workspace_id=ws.id, name="Reporting")
+        for i in range(20):
+            store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title=f"Idea {i}")
+    blocks = pm_listing(bolt.driver)
+    assert len(blocks) <= 50
+    assert "…and 7 more (showing 15" in json.dumps(blocks, ensure_ascii=False)
+
+
+def test_non_pms_are_refused_and_nothing_changes(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    blocks = pm_listing(d)
+    for action_id in ("req_shipped", "req_planned", "req_merge"):
+        d.click("UANA", button(blocks, action_id, seeded["csv"]), channel="C0GENERAL")
+    refusals = [c.args["text"] for c in fake.calls_to("chat.postEphemeral") if c.args["user"] == "UANA"]
+    assert len(refusals) == 3 and all("Only PMs can" in t for t in refusals)
+    assert (
+        "*Shipped…* on" in refusals[0] and "CSV export" in refusals[0] and "/partnerbot pm add" in refusals[0]
+    )
+    assert not fake.calls_to("views.open")
+    # A form opened by a PM and submitted by someone who is not one is refused too.
+    view = open_form(bolt, "UPM", "req_shipped", seeded["csv"])
+    reply = d.submit("UANA", view, {})
+    assert reply.json["response_action"] == "errors" and "Only PMs" in json.dumps(reply.json["errors"])
+    with Session(bolt.deps.engine) as s:
+        assert s.get(FeatureRequest, seeded["csv"]).status == "open"
+
+
+def test_shipped_thanks_each_requester_once_in_their_thread_or_by_dm(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    view = open_form(bolt, "UPM", "req_shipped", seeded["csv"])
+    assert "2 people across 3 accounts get a thank-you" in json.dumps(view)
+    bad = d.submit("UPM", view, {"link": "docs page"})
+    assert bad.json["response_action"] == "errors" and "You typed: docs page" in bad.json["errors"]["link"]
+    reply = d.submit("UPM", view, {"note": "Reports > Export > CSV", "link": "https://docs.example.com/csv"})
+    assert reply.status == 200 and not reply.json.get("errors")
+    # Ana: one thank-you, in the thread of her first message, listing both her customers.
+    in_thread = [c for c in fake.posts_to("CSALES")]
+    assert len(in_thread) == 1 and in_thread[0].args["thread_ts"] == "1700000001.000100"
+    ana = json.dumps(in_thread[0].args, ensure_ascii=False)
+    assert "<@UANA> Yes, we finally shipped the thing you raised on" in ana
+    assert "for *Acme* and *Globex* (and 1 more time since)" in ana
+    assert "Reports &gt; Export &gt; CSV" in ana and "https://docs.example.com/csv" in ana
+    assert (
+        "A note you can forward to your customer" in ana and "> Good news: CSV export is now available" in ana
+    )
+    assert not fake.posts_to("UANA")
+    # Bo had no thread: by DM.
+    bo = texts(fake, "UBO")
+    assert len(bo) == 1 and "for *Initech*" in bo[0]
+    assert not texts(fake, "UCY")  # asked for something else
+    summary = texts(fake, "UPM")[-1]
+    assert (
+        "thanked 2 people across 3 accounts" in summary and "1 in their original thread, 1 by DM" in summary
+    )
+    with Session(bolt.deps.engine) as s:
+        req = s.get(FeatureRequest, seeded["csv"])
+        assert (req.status, req.shipped_note, req.shipped_link) == (
+            "shipped",
+            "Reports > Export > CSV",
+            "https://docs.example.com/csv",
+        )
+        assert req.status_by_id is not None and req.status_changed_at is not None
+    # Reopened and shipped again: nobody is thanked twice.
+    d.click("UPM", button(pm_listing(d), "req_reopen", seeded["csv"]), channel="C0GENERAL")
+    view = open_form(bolt, "UPM", "req_shipped", seeded["csv"])
+    d.submit("UPM", view, {})
+    assert len(fake.posts_to("CSALES")) == 1 and len(texts(fake, "UBO")) == 1
+    assert "2 thanked earlier, not again" in texts(fake, "UPM")[-1]
+
+
+def test_not_yet_reason_reaches_everyone_who_asked_and_again_for_a_new_decision(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    view = open_form(bolt, "UPM", "req_not_yet", seeded["csv"])
+    assert "self-serve onboarding" in json.dumps(view)
+    empty = d.submit("UPM", view, {"reason": "   "})
+    assert empty.json["response_action"] == "errors"
+    d.submit("UPM", view, {"reason": "Onboarding first <!channel>; we revisit in Q3"})
+    for user in ("UANA", "UBO"):
+        notes = [t for t in texts(fake, user) if "not yet" in t]
+        assert len(notes) == 1, user
+        assert "Onboarding first &lt;!channel&gt;; we revisit in Q3" in notes[0]
+        assert "self-serve onboarding" in notes[0] and "stay counted" in notes[0]
+    assert "<!channel>" not in fake.all_text().replace("Onboarding first <!channel>; we revisit in Q3", "")
+    assert "told 2 people who asked" in texts(fake, "UPM")[-1]
+    with Session(bolt.deps.engine) as s:
+        req = s.get(FeatureRequest, seeded["csv"])
+        assert req.status == "not_yet" and req.status_reason.startswith("Onboarding first")
+    # A later, different "not yet" is news: everyone hears it once more.
+    view = open_form(bolt, "UPM", "req_not_yet", seeded["csv"])
+    d.submit("UPM", view, {"reason": "Still onboarding"})
+    assert len([t for t in texts(fake, "UANA") if "not yet" in t]) == 2
+    mine = d.command("UANA", "/requests", "mine")
+    assert "*not yet*: Still onboarding" in json.dumps(mine.json["blocks"])
+
+
+def test_merge_moves_occurrences_and_shipping_thanks_requesters_of_both(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    view = open_form(bolt, "UPM", "req_merge", seeded["excel"])
+    target = next(b for b in view["blocks"] if b.get("block_id") == "target")
+    assert [o["value"] for o in target["element"]["options"]] == [str(seeded["csv"])]
+    assert "CSV export (3×)" in target["element"]["options"][0]["text"]["text"]
+    wrong = d.submit("UPM", view, {"number": "999"})
+    assert "no request #999" in wrong.json["errors"]["number"]
+    itself = d.submit("UPM", view, {"number": f"#{seeded['excel']}"})
+    assert "itself" in itself.json["errors"]["number"]
+    d.submit("UPM", view, {"target": str(seeded["csv"])})
+    assert "4 occurrences" not in texts(fake, "UPM")[-1] and "1 occurrence moved" in texts(fake, "UPM")[-1]
+    assert "heard 4×" in texts(fake, "UPM")[-1]
+    with Session(bolt.deps.engine) as s:
+        excel = s.get(FeatureRequest, seeded["excel"])
+        assert excel.status == "merged" and excel.merged_into_id == seeded["csv"]
+    listing = json.dumps(pm_listing(d))
+    assert "1 merged into others" in listing and "Excel download" not in listing
+    view = open_form(bolt, "UPM", "req_shipped", seeded["csv"])
+    d.submit("UPM", view, {})
+    cy = [c for c in fake.posts_to("CCS")]
+    assert (
+        len(cy) == 1
+        and cy[0].args["thread_ts"] == "1700000000.000050"
+        and "Umbrella" in json.dumps(cy[0].args)
+    )
+    assert "thanked 3 people across 4 accounts" in texts(fake, "UPM")[-1]
+    # Buttons on the merged request point the PM to where it went.
+    d.click("UPM", {"action_id": "req_planned", "value": str(seeded["excel"])}, channel="C0GENERAL")
+    assert f"act on #{seeded['csv']} instead" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
+
+
+def test_planned_updates_the_alert_message_and_mine_shows_it(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    from handlers.blocks import request_action_buttons
+
+    posted = d.app.client.chat_postMessage(
+        channel="UPM",
+        text="alert",
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": "x"}},
+            request_action_buttons(seeded["csv"]),
+        ],
+    )
+    message = {"ts": posted["ts"], "text": "alert", "blocks": posted["message"]["blocks"]}
+    d.click(
+        "UPM",
+        button(message["blocks"], "req_planned", seeded["csv"]),
+        channel=posted["channel"],
+        message=message,
+    )
+    assert "Marked #" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
+    update = fake.calls_to("chat.update")[-1].args
+    ids = [e["action_id"] for b in update["blocks"] if b.get("type") == "actions" for e in b["elements"]]
+    assert "req_reopen" in ids and "Marked *planned* by <@UPM>" in json.dumps(update)
+    d.click(
+        "UPM",
+        button(message["blocks"], "req_planned", seeded["csv"]),
+        channel=posted["channel"],
+        message=message,
+    )
+    assert "already planned" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
+    mine = json.dumps(d.command("UBO", "/requests", "mine").json["blocks"], ensure_ascii=False)
+    assert "CSV export* (Reporting) — *planned*" in mine and "for *Initech*" in mine
+    assert "You haven't logged any requests" in d.command("UNEW", "/requests", "mine").text
+    with Session(bolt.deps.engine) as s:
+        assert not s.exec(select(Outbox).where(Outbox.key.startswith("thanks"))).all()
