@@ -24,12 +24,19 @@ fields); choices take a number (`2`), checkboxes comma-separated numbers (`1,3`)
 If the bot rejects an answer, the error is printed beside the field and only those fields are asked again.
 
 Scripts: when stdin is not a terminal (or with `--script FILE`) lines are read from it, and each is
-echoed as if typed, so a transcript reads like a session. Answers to a modal's fields are simply the
-lines that follow the command that opened it, one per field, in the order the fields are shown:
+echoed after its prompt, so the output reads like a session. Answers to a modal's fields are simply the
+lines that follow the command that opened it, one per field, in the order the fields are asked (an empty
+line keeps the default; `:submit` ends the form early). For the request form:
 
     /request CSV export for Acme
-    Acme Corp          <- "What does the customer need?" keeps its prefill: its line is left empty
-    ...
+                        <- What does the customer need? (empty: keep "CSV export for Acme")
+    Acme Corp           <- Customer / account
+    40 grand            <- Money involved
+    2                   <- How often? (2 = a few times a month)
+    :submit             <- log it with the rest skipped
+    $40k                <- the bot rejected "40 grand": only that field is asked again
+    :time +1h           <- the follow-up DM with the skipped questions arrives
+    :click 2            <- answer one with a button
 
 Blank lines and lines starting with `#` outside a modal are skipped. End of input ends the session.
 """
@@ -41,6 +48,7 @@ import contextlib
 import dataclasses
 import getpass
 import html
+import importlib
 import logging
 import os
 import re
@@ -67,6 +75,7 @@ QUIET_METHODS = {
     "conversations.replies",
     "chat.getPermalink",
 }
+EMOJI = {"white_check_mark": "✅", "warning": "⚠️", "memo": "📝", "tada": "🎉", "x": "❌", "wave": "👋"}
 TIME_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 HELP = """\
   /command text        run a slash command: /request <text>, /request help, /focus, /partnerbot help,
@@ -174,7 +183,9 @@ def mrkdwn(text: str, names: Names) -> str:
             return label or ("@" + special if special in ("channel", "here", "everyone") else special)
         return f"{label} ({target})" if label and label != target else target
 
-    return html.unescape(re.sub(r"<([^<>\s][^<>]*)>", link, text))
+    text = re.sub(r"<([^<>\s][^<>]*)>", link, text)
+    text = re.sub(r":([a-z0-9_+-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), text)
+    return html.unescape(text)
 
 
 def text_of(obj: Any, names: Names) -> str:
@@ -395,6 +406,7 @@ class Shell:
             if not self.stack:
                 self.say("(no modal is open)")
                 return
+            self.show_view(self.stack[-1])
             self.fill(self.stack[-1])
         elif verb in ("messages", "msgs", "m"):
             self.show_messages()
@@ -527,9 +539,12 @@ class Shell:
     def show_view(self, view: dict[str, Any]) -> None:
         title = text_of(view.get("title"), self.names) or "Modal"
         self.say(f"┌─ modal: {title}")
-        for line in self.screen.blocks(view.get("blocks") or [], Clickable({}, view=view), prefix="│ "):
+        blocks = view.get("blocks") or []
+        inputs = [b for b in blocks if b.get("type") == "input"]
+        # With inputs, the blocks between fields are shown beside them while filling in (see fill()).
+        intro = blocks[: blocks.index(inputs[0])] if inputs else blocks
+        for line in self.screen.blocks(intro, Clickable({}, view=view), prefix="│ "):
             self.say(line)
-        inputs = [b for b in view.get("blocks", []) if b.get("type") == "input"]
         if inputs:
             self.say(f"│ ({len(inputs)} field{'s' if len(inputs) != 1 else ''} to fill in)")
         self.say("└─")
@@ -545,16 +560,31 @@ class Shell:
         submit = text_of(view.get("submit"), self.names) or "Submit"
         self.say(f"(filling in “{title}”: Enter keeps [the default], :cancel closes it)")
         answers: dict[str, Any] = {}
+        # Text between fields (e.g. the current focus above "How does it tie to the current focus?").
+        notes: dict[int, list[dict[str, Any]]] = {}
+        pending: list[dict[str, Any]] = []
+        for block in view.get("blocks", []):
+            if block.get("type") == "input":
+                notes[id(block)] = pending if block is not inputs[0] else []
+                pending = []
+            else:
+                pending.append(block)
         ask = inputs
+        first = True
         while True:
             try:
                 for block in ask:
+                    if first:
+                        self.show_notes(view, notes.get(id(block), []))
                     self.ask_field(view, block, answers)
+                if first:
+                    self.show_notes(view, pending)
             except SubmitNow:
                 pass
             except Cancelled:
                 self.cancel(view, answers)
                 return
+            first = False
             self.say(f"(you click “{submit}”)")
             reply = self.submit(view, answers)
             errors = reply.json.get("errors") if reply.json.get("response_action") == "errors" else None
@@ -571,6 +601,16 @@ class Shell:
                 self.say(f"  ✗ {key}: {errors[key]}")
             if not ask:
                 ask = inputs
+
+    def show_notes(self, view: dict[str, Any], blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        self.screen.begin()
+        try:
+            for line in self.screen.blocks(blocks, Clickable({}, view=view)):
+                self.say(line)
+        finally:
+            self.screen.end()
 
     def submit(self, view: dict[str, Any], answers: dict[str, Any]) -> Reply:
         def after(reply: Reply) -> None:
@@ -758,8 +798,8 @@ class Shell:
         self.say(f"(the clock moves forward {arg.lstrip('+')}: it is now {utcnow():%Y-%m-%d %H:%M} UTC)")
 
         def verb() -> Reply:
-            try:
-                from bot import clock
+            try:  # written alongside the shell; without it, :time still delivers what is queued
+                clock = importlib.import_module("bot.clock")
             except ImportError:
                 clock = None
             if clock is not None and hasattr(clock, "run_due"):

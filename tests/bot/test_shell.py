@@ -334,3 +334,21 @@ def test_mrkdwn_rendering():
 
     rendered = mrkdwn("Hi <@UDANA>, see <https://x.test|this> &lt;b&gt; &amp; <!here> *bold*", Names())
     assert rendered == "Hi @dana, see this (https://x.test) <b> & @here *bold*"
+
+
+def test_a_failing_listener_is_reported_and_the_shell_goes_on(tmp_path):
+    shell, out = in_process_shell(tmp_path, "/boom it broke\n/request help\n")
+
+    def boom(ack, body):
+        raise RuntimeError("database on fire")
+
+    shell.app.command("/boom")(boom)
+    try:
+        assert shell.run() == 0
+    finally:
+        shell.close()
+    text = out.getvalue()
+    assert "(Slack would show: the app failed to respond — HTTP 500)" in text
+    assert "Sorry — something went wrong on my side. Here is what you typed" in text
+    assert "> /boom it broke" in text
+    assert "dana> /request help" in text and "/request what the customer needs" in text
