@@ -352,3 +352,22 @@ def test_a_failing_listener_is_reported_and_the_shell_goes_on(tmp_path):
     assert "Sorry — something went wrong on my side. Here is what you typed" in text
     assert "> /boom it broke" in text
     assert "dana> /request help" in text and "/request what the customer needs" in text
+
+
+def test_the_same_thing_step_answered_by_number(tmp_path):
+    from handlers.matching import MatchIndex
+
+    script = "/request CSV export of the weekly report\n:submit\n/request Export the weekly report as CSV\n:submit\n1\n"
+    shell, out = in_process_shell(tmp_path, script)
+    shell.deps.matcher = MatchIndex(prefer_embeddings=False)  # as build_deps will set it
+    try:
+        assert shell.run() == 0
+        with Session(shell.deps.engine) as session:
+            rows = list(session.exec(select(Occurrence)))
+    finally:
+        shell.close()
+    text = out.getvalue()
+    assert "┌─ modal: Same thing?" in text
+    assert "1) [ ] Same as: CSV export of the weekly report — heard 1×" in text
+    assert "heard 2× in the last 30 days" in text
+    assert len(rows) == 2 and rows[0].request_id == rows[1].request_id
