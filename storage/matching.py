@@ -15,8 +15,8 @@ A *scope* is ``(workspace_id, area_id)``: suggestions never cross it.
 
 Cut-offs (what ``suggest`` considers plausible; calibrated on benchmark/data/paraphrases.json):
 
-* embedding backend: cosine >= ``EMBEDDING_MIN_SCORE`` (0.30)
-* string backend:    combined score >= ``STRING_MIN_SCORE`` (0.25)
+* embedding backend: cosine >= ``EMBEDDING_MIN_SCORE`` (0.25)
+* string backend:    combined score >= ``STRING_MIN_SCORE`` (0.20)
 
 Scores are in 0..1, higher is more alike; they are comparable only within one backend.
 """
@@ -50,8 +50,8 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "all_minilm_l6_v2"
 EMBEDDING_DIM = 384
 
-EMBEDDING_MIN_SCORE = 0.30
-STRING_MIN_SCORE = 0.25
+EMBEDDING_MIN_SCORE = 0.25
+STRING_MIN_SCORE = 0.20
 # Weight of the string score added to the embedding cosine (0 = pure embedding).
 EMBEDDING_STRING_BONUS = 0.0
 # How many inverted-index candidates the string backend re-scores exactly.
@@ -577,6 +577,11 @@ def load_model() -> Any:
             path = model_dir()
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             model.eval()
+            import torch
+
+            # One thread per process by default: a look-up encodes one short text, and web workers
+            # share the cores (more threads oversubscribe them and multiply tail latency).
+            torch.set_num_threads(max(1, int(os.environ.get("PARTNERBOT_TORCH_THREADS", "1"))))
             _model = model
             log.info("loaded sentence-embedding model %s from %s", MODEL_NAME, path)
     return _model
@@ -765,7 +770,11 @@ class Matcher:
             return []
         query = self._encode([normalized])[0]
         n = len(index.ids)
-        sims = index.matrix[:n] @ query
+        # torch's own thread pool does the product: numpy's BLAS threads would fight the encoder's.
+        import torch
+
+        with torch.inference_mode():
+            sims = torch.mv(torch.from_numpy(index.matrix[:n]), torch.from_numpy(query)).numpy()
         sims[~index.alive[:n]] = -2.0
         pool = min(n, max(limit * 4, 12))
         top = np.argpartition(-sims, pool - 1)[:pool] if pool < n else np.arange(n)
