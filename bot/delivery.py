@@ -25,13 +25,16 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from storage import outbox
 from storage.db import session_scope
@@ -144,12 +147,24 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._sqlite_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A unit of work. On SQLite the sender threads take turns: one writer at a time anyway, and
+        waiting on a Python lock is far quicker than SQLite's sleeping busy handler."""
+        if self._sqlite_lock is None:
+            with session_scope(self.engine) as session:
+                yield session
+            return
+        with self._sqlite_lock, session_scope(self.engine) as session:
+            yield session
 
     # -- one pass ------------------------------------------------------------------------------
     def deliver_due(self, limit: int | None = None) -> int:
         """Send what is due now; returns how many rows were handled."""
         with self._lock:
-            with session_scope(self.engine) as session:
+            with self._session() as session:
                 rows = outbox.claim_due(
                     session=session,
                     worker_id=self.worker_id,
@@ -181,7 +196,7 @@ class DeliveryWorker:
         while time.monotonic() < deadline:
             if self.deliver_due():
                 continue
-            with session_scope(self.engine) as session:
+            with self._session() as session:
                 left = outbox.counts(session=session)
                 due = outbox.next_due_at(session=session)
             if not left.get("pending") and not left.get("sending"):
@@ -235,7 +250,7 @@ class DeliveryWorker:
                     self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
                     return None
                 if found is not None:
-                    with session_scope(self.engine) as session:
+                    with self._session() as session:
                         outbox.mark_sent(
                             session=session,
                             row_id=row.id,
@@ -253,7 +268,7 @@ class DeliveryWorker:
             log.warning("outbox %s: %s; will retry", row.key, e)
             self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
             return None
-        with session_scope(self.engine) as session:
+        with self._session() as session:
             outbox.mark_sent(
                 session=session,
                 row_id=row.id,
@@ -321,7 +336,7 @@ class DeliveryWorker:
             fallback.pop("reply_broadcast", None)
             fallback.pop("metadata", None)
             fallback["channel"] = row.fallback_user_id
-            with session_scope(self.engine) as session:
+            with self._session() as session:
                 outbox.enqueue(
                     session=session,
                     key=f"{row.key}:fallback",
@@ -340,7 +355,7 @@ class DeliveryWorker:
 
     def _fail(self, row: Outbox, error: str) -> None:
         """Failed for good: recorded on the row, and told to whoever should know."""
-        with session_scope(self.engine) as session:
+        with self._session() as session:
             outbox.mark_failed(session=session, row_id=row.id, error=error)
             if row.report_to:
                 label = row.report_label or f"a message ({row.kind or row.method})"
@@ -364,14 +379,14 @@ class DeliveryWorker:
         if row.attempts >= MAX_ATTEMPTS:
             self._fail(row, f"gave up after {row.attempts} tries: {error}")
             return
-        with session_scope(self.engine) as session:
+        with self._session() as session:
             outbox.mark_retry(
                 session=session, row_id=row.id, at=utcnow() + delay, error=error, uncertain=uncertain
             )
 
     def _reschedule(self, row: Outbox, at: datetime, error: str) -> None:
         """Back to the queue without using up an attempt (Slack did not try to deliver it)."""
-        with session_scope(self.engine) as session:
+        with self._session() as session:
             outbox.mark_retry(session=session, row_id=row.id, at=at, error=error, refund_attempt=True)
 
     # -- per-channel rate limits ---------------------------------------------------------------
@@ -402,7 +417,7 @@ class DeliveryWorker:
 
     def _seconds_to_next_due(self, interval: float) -> float:
         try:
-            with session_scope(self.engine) as session:
+            with self._session() as session:
                 due = outbox.next_due_at(session=session)
         except Exception:
             log.exception("could not read the outbox")
