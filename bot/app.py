@@ -35,6 +35,10 @@ def build_deps(
         migrate(engine)
     client = make_client(settings)
     deps = Deps(settings=settings, engine=engine, client=client)
+    # Imported here: the embedding backend may pull in PyTorch, which only a running bot should pay for.
+    from handlers.matching import MatchIndex
+
+    deps.matcher = MatchIndex(prefer_embeddings=settings.prefer_embeddings)
     deps.worker = DeliveryWorker(engine=engine, client=client)
     if settings.delivery_worker if start_worker is None else start_worker:
         deps.worker.start()

@@ -1,28 +1,39 @@
 """The manifest a new user pastes declares exactly the commands, shortcuts and events the app handles."""
 
-import re
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
+from handlers import register_listeners
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _registered(kind: str) -> set[str]:
-    found = set()
-    for path in (ROOT / "handlers").rglob("__init__.py"):
-        found |= set(re.findall(rf'app\.{kind}\("([^"]+)"\)', path.read_text()))
-    return found
+class RecordingApp:
+    """Stands in for Bolt's App during registration and remembers what each listener is for."""
+
+    def __init__(self) -> None:
+        self.registered: dict[str, set[str]] = defaultdict(set)
+
+    def __getattr__(self, kind: str):
+        def register(constraint, *args, **kwargs):
+            self.registered[kind].add(constraint if isinstance(constraint, str) else repr(constraint))
+            return lambda listener, *a, **k: listener
+
+        return register
 
 
 def test_manifest_matches_the_listeners():
+    app = RecordingApp()
+    register_listeners(app)
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     features = manifest["features"]
-    assert {c["command"] for c in features["slash_commands"]} == _registered("command")
-    assert {s["callback_id"] for s in features["shortcuts"] if s["type"] == "message"} == _registered(
+    assert {c["command"] for c in features["slash_commands"]} == app.registered["command"]
+    assert {s["callback_id"] for s in features["shortcuts"] if s["type"] == "message"} == app.registered[
         "message_shortcut"
-    )
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == _registered("event")
+    ]
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == app.registered["event"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert all(c["should_escape"] for c in features["slash_commands"])  # mentions arrive as <@U…|name>
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
