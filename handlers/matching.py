@@ -11,8 +11,8 @@ import threading
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
-from storage.matching import Matcher, load_matcher
 
+from storage.matching import Matcher, load_matcher
 from storage.models import FeatureRequest
 
 log = logging.getLogger(__name__)
