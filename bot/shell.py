@@ -75,7 +75,27 @@ QUIET_METHODS = {
     "conversations.replies",
     "chat.getPermalink",
 }
-EMOJI = {"white_check_mark": "✅", "warning": "⚠️", "memo": "📝", "tada": "🎉", "x": "❌", "wave": "👋"}
+EMOJI = {
+    "white_check_mark": "✅",
+    "warning": "⚠️",
+    "memo": "📝",
+    "tada": "🎉",
+    "x": "❌",
+    "wave": "👋",
+    "moneybag": "💰",
+    "rotating_light": "🚨",
+    "calendar": "📅",
+    "spiral_calendar_pad": "🗓️",
+    "hourglass_flowing_sand": "⏳",
+    "pushpin": "📌",
+    "bar_chart": "📊",
+    "hourglass": "⌛",
+    "twisted_rightwards_arrows": "🔀",
+    "speech_balloon": "💬",
+    "handshake": "🤝",
+    "eyes": "👀",
+    "arrows_counterclockwise": "🔄",
+}
 TIME_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 HELP = """\
   /command text        run a slash command: /request <text>, /request help, /focus, /partnerbot help,

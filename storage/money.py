@@ -81,15 +81,18 @@ def parse_amount(text: str) -> Money | None:
 
 
 def format_money(cents: int | None, currency: str = "USD") -> str:
-    """Short human form: $40k, $1.2M, €5k, $950."""
+    """Short human form: $40k, $1.2M, $1.24M, €5k, $950."""
     if cents is None:
         return "—"
     symbol = {v: k for k, v in SYMBOLS.items()}.get(currency or "USD")
     value = cents / 100
-    for size, letter in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
-        if value >= size:
-            text = f"{value / size:.1f}".rstrip("0").rstrip(".") + letter
+    text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    for size, letter in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "B")):
+        if value < size * 0.9995:
             break
-    else:
-        text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+        scaled = value / size
+        # Three significant digits, so a total of $40k + $1.2M reads $1.24M, not $1.2M.
+        digits = 2 if scaled < 9.995 else 1 if scaled < 99.95 else 0
+        number = f"{scaled:.{digits}f}"
+        text = (number.rstrip("0").rstrip(".") if "." in number else number) + letter
     return f"{symbol}{text}" if symbol else f"{text} {currency}"

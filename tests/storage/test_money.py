@@ -45,6 +45,11 @@ def test_malformed_amounts_get_a_clear_error_echoing_the_input(typed):
 def test_format_money_is_short():
     assert format_money(4_000_000) == "$40k"
     assert format_money(120_000_000) == "$1.2M"
+    assert format_money(124_000_000) == "$1.24M"  # a sum of $40k and $1.2M is not rounded away
+    assert format_money(1_234_500) == "$12.3k"
+    assert format_money(99_950_000) == "$1M"  # 999,500 rounds up at three digits
+    assert format_money(10_000_000) == "$100k" and format_money(50_000_000_000) == "$500M"
+    assert format_money(10**14) == "$1000B"
     assert format_money(500_000, "EUR") == "€5k"
     assert format_money(95_000) == "$950"
     assert format_money(None) == "—"
