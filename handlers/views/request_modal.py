@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from sqlmodel import Session
 
 from handlers.common import actor, deps_of
 from handlers.logging_flow import answers_from_json, finish_logging, log_and_reply
@@ -16,7 +17,7 @@ from handlers.views.request_modal_builder import draft_id_of, read_answers
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import ProductArea
+from storage.models import Draft, ProductArea, Workspace
 from storage.money import AmountError, parse_amount
 
 
@@ -39,24 +40,8 @@ def request_modal_submission(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft_id = draft_id_of(view)
-        draft = (
-            store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
-            if draft_id
-            else None
-        )
-        area = None
-        if answers.area_id:
-            area = next(
-                (
-                    a
-                    for a in people.list_areas(session=session, workspace_id=workspace.id)
-                    if a.id == answers.area_id
-                ),
-                None,
-            )
-        if area is None:
-            area = people.default_area(session=session, workspace_id=workspace.id)
+        draft = _draft(session, view, workspace)
+        area = _chosen_area(session, workspace, answers.area_id)
         response = finish_logging(
             session=session,
             deps=deps,
@@ -81,12 +66,7 @@ def request_modal_closed(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft_id = draft_id_of(view)
-        draft = (
-            store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
-            if draft_id
-            else None
-        )
+        draft = _draft(session, view, workspace)
         if not answers.text and draft is not None and draft.answers:
             answers, _ = answers_from_json(draft.answers)
         text = answers.text or (draft.text if draft else "")
@@ -113,12 +93,7 @@ def repeat_choice_submission(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft_id = draft_id_of(view)
-        draft = (
-            store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
-            if draft_id
-            else None
-        )
+        draft = _draft(session, view, workspace)
         if draft is None or not draft.answers:
             ack(
                 response_action="errors", errors={"choice": "I lost track of this form; please log it again."}
@@ -141,19 +116,10 @@ def repeat_choice_submission(
                     errors={"choice": "That request is gone; pick another or “It's new”."},
                 )
                 return
-        area = None
         if request is not None:
             area = session.get(ProductArea, request.area_id)
-        elif answers.area_id:
-            area = next(
-                (
-                    a
-                    for a in people.list_areas(session=session, workspace_id=workspace.id)
-                    if a.id == answers.area_id
-                ),
-                None,
-            )
-        area = area or people.default_area(session=session, workspace_id=workspace.id)
+        else:
+            area = _chosen_area(session, workspace, answers.area_id)
         log_and_reply(
             session=session,
             deps=deps,
@@ -167,3 +133,20 @@ def repeat_choice_submission(
         )
     ack()
     deps.kick()
+
+
+def _draft(session: Session, view: dict[str, Any], workspace: Workspace) -> Draft | None:
+    """The draft saved when the form opened (what was typed, where it came from)."""
+    draft_id = draft_id_of(view)
+    if not draft_id:
+        return None
+    return store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
+
+
+def _chosen_area(session: Session, workspace: Workspace, area_id: int | None) -> ProductArea:
+    """The area picked in the form, or the workspace's default when none (or a stale one) was picked."""
+    if area_id:
+        for area in people.list_areas(session=session, workspace_id=workspace.id):
+            if area.id == area_id:
+                return area
+    return people.default_area(session=session, workspace_id=workspace.id)
