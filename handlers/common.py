@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.settings import Settings
+from handlers.text import escape
 from storage import people
-from storage.models import Person, Workspace
+from storage.models import Person, ProductArea, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,20 @@ def person_for(session: Session, deps: Deps, workspace: Workspace, user_id: str)
 def actor(session: Session, deps: Deps, context: Any) -> tuple[Workspace, Person]:
     workspace = workspace_of(session, context)
     return workspace, person_for(session, deps, workspace, context.get("user_id") or "")
+
+
+def area_refusal(session: Session, me: Person, area: ProductArea, what: str) -> str | None:
+    """Why `me` may not `what` in this area (None when they may). Says who to ask instead."""
+    if people.may_manage(person=me, area=area):
+        return None
+    if not me.is_pm:
+        return f"Only PMs can {what}. Ask an admin to make you one with `/partnerbot pm add {mention(me)}`."
+    owner = session.get(Person, area.pm_id) if area.pm_id else None
+    return (
+        f"*{escape(area.name)}* belongs to {mention(owner) if owner else 'another PM'}, so only they (or an admin "
+        f"who is a PM) can {what} there. An admin can hand it over with "
+        f"`/partnerbot pm add {mention(me)} {escape(area.name)}`."
+    )
 
 
 def mention(person_or_id: Person | str) -> str:

@@ -25,7 +25,7 @@ from storage.models import (
     Workspace,
     utcnow,
 )
-from storage.money import Money
+from storage.money import Money, format_money
 
 
 @dataclass
@@ -156,6 +156,38 @@ def after_occurrence(*, session: Session, deps: Deps, person: Person, logged: Lo
     urgent = [c for c in crossings if c.rule == "amount" or area.alert_mode != "digest"]
     if urgent:
         queue_alert(session=session, request=request, area=area, current=current, crossings=urgent)
+
+
+def reweigh_late_amount(*, session: Session, deps: Deps, person: Person, occurrence: Occurrence) -> bool:
+    """An amount answered later (from the follow-up DM) gets the money rule too: the PM hears at once.
+    Returns whether it crossed."""
+    request = session.get(FeatureRequest, occurrence.request_id)
+    area = session.get(ProductArea, request.area_id)
+    current, crossings = thresholds.evaluate(
+        session=session, request=request, area=area, occurrence=occurrence
+    )
+    money = [c for c in crossings if c.rule == "amount"]
+    if not money:
+        return False
+    queue_alert(session=session, request=request, area=area, current=current, crossings=money)
+    pm = session.get(Person, area.pm_id) if area.pm_id else None
+    outbox.enqueue(
+        session=session,
+        key=f"late-amount:{occurrence.id}:{money[0].id}",
+        kind="confirmation",
+        workspace_id=occurrence.workspace_id,
+        payload={
+            "channel": person.slack_user_id,
+            "text": clip(
+                f":moneybag: Thanks — *{escape(occurrence.customer or 'this customer')}* at "
+                f"{format_money(occurrence.amount_cents, occurrence.currency)} is over the "
+                f"{format_money(area.threshold_amount_cents, area.threshold_currency)} rule for "
+                f"*{escape(area.name)}*, so *{escape(request.title)}* goes to {standing.pm_name(pm)} right away.",
+                3000,
+            ),
+        },
+    )
+    return True
 
 
 def alert_recipients(*, session: Session, area: ProductArea) -> list[Person]:

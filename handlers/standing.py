@@ -34,7 +34,7 @@ def heard_text(count: int, stats: RequestStats, days: int | None = None) -> str:
 def rule_text(area: ProductArea) -> str:
     rule = f"{area.threshold_count}× in {area.threshold_days} days"
     if area.threshold_amount_cents:
-        rule += f", or any single customer worth {format_money(area.threshold_amount_cents)} or more"
+        rule += f", or any single customer worth {format_money(area.threshold_amount_cents, area.threshold_currency)} or more"
     return rule
 
 
@@ -86,8 +86,17 @@ def status_lines(
         lines.append(
             f":moneybag: *{escape(occurrence.customer or 'This customer')}* is worth "
             f"{format_money(occurrence.amount_cents, occurrence.currency)}, over the "
-            f"{format_money(area.threshold_amount_cents)} rule for *{escape(area.name)}*, "
+            f"{format_money(area.threshold_amount_cents, area.threshold_currency)} rule for *{escape(area.name)}*, "
             f"so it goes to {pm_name(pm)} right away."
+        )
+    elif (
+        area.threshold_amount_cents
+        and occurrence.amount_cents is not None
+        and (occurrence.currency or "USD") != (area.threshold_currency or "USD")
+    ):
+        lines.append(
+            f"_The money rule for *{escape(area.name)}* is in {area.threshold_currency}, so an amount in "
+            f"{occurrence.currency} isn't compared with it — if this customer is big, tell {pm_name(pm)}._"
         )
     if count_crossing:
         lines.append(
@@ -147,7 +156,9 @@ def alert_blocks(
     rules = []
     for crossing in crossings:
         if crossing.rule == "amount":
-            rules.append(f"a customer over {format_money(area.threshold_amount_cents)}")
+            rules.append(
+                f"a customer over {format_money(area.threshold_amount_cents, area.threshold_currency)}"
+            )
         else:
             rules.append(f"{area.threshold_count}× in {area.threshold_days} days")
     heard = heard_text(standing.total.count, standing.total)

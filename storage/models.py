@@ -69,6 +69,8 @@ class ProductArea(SQLModel, table=True):
     threshold_count: int = 5
     threshold_days: int = 30
     threshold_amount_cents: int | None = None
+    # The money rule compares only amounts in its own currency: no exchange rates are guessed.
+    threshold_currency: str = Field(default="USD", max_length=3)
     # "immediate": DM the PM when the count rule is crossed; "digest": wait for the digest.
     alert_mode: str = Field(default="immediate", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)

@@ -78,10 +78,24 @@ def ensure_person(
         return get_person(session=session, workspace_id=workspace.id, slack_user_id=slack_user_id)
 
 
-def set_pm(*, session: Session, person: Person, is_pm: bool) -> Person:
+def set_pm(*, session: Session, person: Person, is_pm: bool) -> list[ProductArea]:
+    """Make someone a PM or not. Removing a PM releases the areas they owned (returned), so alerts go to
+    the other PMs instead of to someone who can no longer act on them."""
     person.is_pm = is_pm
     session.add(person)
-    return person
+    released = []
+    if not is_pm:
+        for area in session.exec(select(ProductArea).where(ProductArea.pm_id == person.id)):
+            area.pm_id = None
+            session.add(area)
+            released.append(area)
+    return released
+
+
+def may_manage(*, person: Person, area: ProductArea) -> bool:
+    """Who may set an area's focus and rules and decide on its requests: the PM who owns it; any PM while
+    nobody owns it; and a PM who is also an admin, for every area."""
+    return person.is_pm and (area.pm_id is None or area.pm_id == person.id or person.is_admin)
 
 
 def list_pms(*, session: Session, workspace_id: int) -> list[Person]:

@@ -132,8 +132,7 @@ def evaluate(
                 )
                 if crossing:
                     new.append(crossing)
-        limit = area.threshold_amount_cents
-        if limit and occurrence.amount_cents is not None and occurrence.amount_cents >= limit:
+        if over_money_rule(area, occurrence):
             who = customer_key(occurrence.customer) or f"occurrence-{occurrence.id}"
             resets = _reset_count(session=session, request_id=request.id, rule="amount")
             crossing = _record(
@@ -148,6 +147,16 @@ def evaluate(
                 new.append(crossing)
     current.crossed.extend(new)
     return current, new
+
+
+def over_money_rule(area: ProductArea, occurrence: Occurrence) -> bool:
+    """The occurrence's customer is worth at least the area's money rule, in the rule's currency."""
+    limit = area.threshold_amount_cents
+    if not limit or occurrence.amount_cents is None:
+        return False
+    return (occurrence.currency or "USD") == (
+        area.threshold_currency or "USD"
+    ) and occurrence.amount_cents >= limit
 
 
 def _reset_count(*, session: Session, request_id: int, rule: str) -> int:
@@ -180,7 +189,10 @@ def set_count_rule(*, session: Session, area: ProductArea, count: int, days: int
     return area
 
 
-def set_amount_rule(*, session: Session, area: ProductArea, cents: int | None) -> ProductArea:
+def set_amount_rule(
+    *, session: Session, area: ProductArea, cents: int | None, currency: str = "USD"
+) -> ProductArea:
     area.threshold_amount_cents = cents
+    area.threshold_currency = currency or "USD"
     session.add(area)
     return area

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks import REQUEST_ACTIONS, context, request_action_buttons
-from handlers.common import actor, deps_of, mention
+from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.text import escape
 from handlers.views import decision_modals
 from storage import decisions
@@ -118,6 +118,12 @@ def request_decision_button(
                 f"occurrences live there now — act on #{request.merged_into_id} instead (`/requests`).",
                 logger,
             )
+            return
+        refusal = area_refusal(
+            session, me, session.get(ProductArea, request.area_id), VERBS.get(action_id, "decide on requests")
+        )
+        if refusal:
+            _say(client, body, me.slack_user_id, f"{refusal} I changed nothing (you clicked {what}).", logger)
             return
         meta = {
             "c": (body.get("channel") or {}).get("id", ""),

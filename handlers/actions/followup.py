@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from handlers import blocks
 from handlers.common import actor, deps_of
+from handlers.logging_flow import reweigh_late_amount
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import Occurrence
@@ -146,3 +147,8 @@ def followup_answer_submission(
         session.add(occ)
         session.commit()  # durable before the DM says it is answered
         _refresh_dm(client, session, occ, meta.get("c", ""), meta.get("t", ""), logger)
+        if field == "amount" and reweigh_late_amount(
+            session=session, deps=deps, person=person, occurrence=occ
+        ):
+            session.commit()
+            deps.kick()

@@ -8,11 +8,12 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from handlers.common import actor, deps_of
+from handlers.common import actor, area_refusal, deps_of
 from handlers.text import escape
 from storage import requests as store
 from storage import thresholds
 from storage.db import session_scope
+from storage.models import ProductArea
 
 
 def reset_threshold_button(
@@ -42,6 +43,10 @@ def reset_threshold_button(
         )
         if request is None:
             client.chat_postEphemeral(channel=where, user=me.slack_user_id, text="I can't find that request.")
+            return
+        refusal = area_refusal(session, me, session.get(ProductArea, request.area_id), "reset a threshold")
+        if refusal:
+            client.chat_postEphemeral(channel=where, user=me.slack_user_id, text=refusal)
             return
         count = thresholds.reset(session=session, request_id=request.id)
     client.chat_postEphemeral(

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from handlers.common import actor, deps_of, mention
+from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.text import clip, escape, quote
 from storage import people
 from storage.db import session_scope
@@ -71,6 +71,11 @@ def focus_command(
                 text=f"Please keep the focus under {FOCUS_LIMIT:,} characters (yours has {len(focus):,}); "
                 f"it is shown inside the request form. You typed: `{quote(text, 300)}`"
             )
+            return
+        existing = people.get_area(session=session, workspace_id=workspace.id, name=name)
+        refusal = existing and area_refusal(session, me, existing, "set the focus")
+        if refusal:
+            ack(text=f"{refusal} You typed: `{quote(text, 300)}`")
             return
         area = people.ensure_area(session=session, workspace_id=workspace.id, name=name, pm=me)
         people.set_focus(session=session, area=area, focus=focus, by=me)

@@ -85,8 +85,18 @@ def partnerbot_command(
             ack(text=f"{mention(target)} is now an admin.")
             return
         if sub == "pm remove":
-            people.set_pm(session=session, person=target, is_pm=False)
-            ack(text=f"{mention(target)} is no longer a PM. Their areas keep their focus and thresholds.")
+            released = people.set_pm(session=session, person=target, is_pm=False)
+            names = ", ".join(f"*{escape(a.name)}*" for a in released)
+            ack(
+                text=f"{mention(target)} is no longer a PM."
+                + (
+                    f" {names} now {'has' if len(released) == 1 else 'have'} no owner: they keep their focus "
+                    "and thresholds, and their alerts go to every PM until you hand them over with "
+                    f"`/partnerbot pm add @user {escape(released[0].name)}`."
+                    if released
+                    else ""
+                )
+            )
             return
         people.set_pm(session=session, person=target, is_pm=True)
         area_name = strip_mentions(" ".join(words[2:])).strip()

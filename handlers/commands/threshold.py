@@ -10,7 +10,7 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from handlers.commands.focus import pm_refusal
-from handlers.common import actor, deps_of, mention
+from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.standing import rule_text
 from handlers.text import escape, quote
 from storage import people, thresholds
@@ -73,6 +73,10 @@ def threshold_command(
                 + f". You typed: `{quote(text, 300)}`"
             )
             return
+        refusal = area_refusal(session, me, area, "set thresholds")
+        if refusal:
+            ack(text=f"{refusal} You typed: `{quote(text, 300)}`")
+            return
         changes = []
         if match.group("count"):
             try:
@@ -94,7 +98,9 @@ def threshold_command(
                 except AmountError as e:
                     ack(text=f"{e} You typed: `{quote(text, 300)}`")
                     return
-                thresholds.set_amount_rule(session=session, area=area, cents=money.cents)
+                thresholds.set_amount_rule(
+                    session=session, area=area, cents=money.cents, currency=money.currency
+                )
                 changes.append(
                     f"any customer worth {format_money(money.cents, money.currency)} or more goes "
                     "to you right away"

@@ -25,7 +25,7 @@ from handlers.thanks import (
     queue_thanks,
     shipped_summary,
 )
-from storage import decisions
+from storage import decisions, people
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import FeatureRequest, Person, ProductArea
@@ -232,7 +232,7 @@ def _load(
     return me, request
 
 
-def _refuse(ack: Ack, block_id: str, me: Person, request: FeatureRequest | None) -> bool:
+def _refuse(ack: Ack, block_id: str, me: Person, request: FeatureRequest | None, session: Session) -> bool:
     """Answer the form with an error when the submitter may not decide, or the request is gone."""
     if not me.is_pm:
         ack(
@@ -254,6 +254,17 @@ def _refuse(ack: Ack, block_id: str, me: Person, request: FeatureRequest | None)
             },
         )
         return True
+    area = session.get(ProductArea, request.area_id)
+    if not people.may_manage(person=me, area=area):
+        owner = session.get(Person, area.pm_id) if area.pm_id else None
+        ack(
+            response_action="errors",
+            errors={
+                block_id: f"{area.name} belongs to {owner.name if owner and owner.name else 'another PM'}, "
+                "so only they (or an admin who is a PM) can decide on its requests. What you typed is still here."
+            },
+        )
+        return True
     return False
 
 
@@ -270,7 +281,7 @@ def not_yet_submission(
     reason = values.get("reason", "")
     with session_scope(deps.engine) as session:
         me, request = _load(session, deps, context, view)
-        if _refuse(ack, "reason", me, request):
+        if _refuse(ack, "reason", me, request, session):
             return
         if not reason:
             ack(
@@ -315,7 +326,7 @@ def shipped_submission(
         return
     with session_scope(deps.engine) as session:
         me, request = _load(session, deps, context, view)
-        if _refuse(ack, "note", me, request):
+        if _refuse(ack, "note", me, request, session):
             return
         decision = decisions.set_status(
             session=session,
@@ -354,7 +365,7 @@ def merge_submission(
     field = "number"
     with session_scope(deps.engine) as session:
         me, source = _load(session, deps, context, view)
-        if _refuse(ack, field, me, source):
+        if _refuse(ack, field, me, source, session):
             return
         if picked and typed and picked != typed.lstrip("#").strip():
             ack(
@@ -381,6 +392,14 @@ def merge_submission(
                 response_action="errors",
                 errors={
                     field: f"There is no request #{clip(wanted, 20)} here. You typed: {clip(typed or picked, 20)}"
+                },
+            )
+            return
+        if not people.may_manage(person=me, area=session.get(ProductArea, target.area_id)):
+            ack(
+                response_action="errors",
+                errors={
+                    field: f"#{target.id} is in an area another PM owns; merge only into your own areas."
                 },
             )
             return

@@ -188,3 +188,54 @@ def test_two_workspaces_never_count_or_show_each_others_requests(server):
     with Session(server.engine) as s:
         requests = s.exec(select(FeatureRequest)).all()
         assert len(requests) == 2 and len({r.workspace_id for r in requests}) == 2
+
+
+def test_an_amount_answered_later_by_dm_still_goes_to_the_pm_at_once(server):
+    d, fake = server.driver, server.fake
+    make_pm(d)
+    d.command("U0PM", "/threshold", "General over $100k")
+    log(d, "U1REP", "Audit log API", {"customer": "MegaBank"})  # money skipped: "I'll ask again later"
+    followup = fake.wait_for(
+        lambda: [c for c in fake.posts_to("U1REP") if "A few questions" in c.args["text"]]
+    )[0]
+    amount_button = next(
+        b for b in buttons_in(followup.args["blocks"]) if '"amount"' in (b.get("value") or "")
+    )
+    before = len(d.opened_views())
+    d.click(
+        "U1REP",
+        amount_button,
+        channel=followup.response["channel"],
+        message={"ts": followup.response["ts"], "blocks": followup.args["blocks"]},
+    )
+    answer_view = fake.wait_for(lambda: d.opened_views()[before:])[-1]
+    assert alerts_to(fake, "U0PM") == []
+    d.submit("U1REP", answer_view, {"answer": "$500k"})
+    alert = fake.wait_for(lambda: alerts_to(fake, "U0PM"))[0]
+    assert "MegaBank" in alert and "$500k" in alert and "a customer over $100k" in alert
+    told = fake.wait_for(lambda: [t for t in texts_to(fake, "U1REP") if "goes to <@U0PM> right away" in t])
+    assert "MegaBank" in told[0]
+    with Session(server.engine) as s:
+        assert [c.rule for c in s.exec(select(ThresholdCrossing)).all()] == ["amount"]
+
+
+def test_the_money_rule_keeps_its_currency(server):
+    d, fake = server.driver, server.fake
+    make_pm(d)
+    assert "€100k" in d.command("U0PM", "/threshold", "General over €100k").text
+    assert "€100k" in d.command("U0PM", "/threshold", "").text  # shown as set, not as dollars
+    log(d, "U1REP", "Invoices in Japanese", {"customer": "Tiny KK", "amount": "¥5M"})  # about $33k
+    receipt = wait_receipts(fake, "U1REP", 1)[0]
+    assert "isn't compared" in receipt and "JPY" in receipt
+    log(
+        d,
+        "U2REP",
+        "Invoices in Japanese please",
+        {"customer": "Big GmbH", "amount": "€250k"},
+        same_as="Invoices",
+    )
+    alert = fake.wait_for(lambda: alerts_to(fake, "U0PM"))[0]
+    assert "Big GmbH" in alert and "€100k" in alert
+    with Session(server.engine) as s:
+        crossings = s.exec(select(ThresholdCrossing)).all()
+    assert len(crossings) == 1  # the yen amount never fired it

@@ -14,7 +14,7 @@ from bot.payloads import buttons_in
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import FeatureRequest, Outbox, utcnow
+from storage.models import FeatureRequest, Outbox, ProductArea, utcnow
 
 
 @pytest.fixture
@@ -275,3 +275,29 @@ def test_planned_updates_the_alert_message_and_mine_shows_it(bolt, seeded):
     assert "You haven't logged any requests" in d.command("UNEW", "/requests", "mine").text
     with Session(bolt.deps.engine) as s:
         assert not s.exec(select(Outbox).where(Outbox.key.startswith("thanks"))).all()
+
+
+def test_a_pm_may_not_run_or_act_on_another_pms_area_until_it_is_released(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    assert "owns *Billing*" in d.command("UADMIN", "/partnerbot", "pm add <@UQUINN|quinn> Billing").text
+    refused = d.command("UQUINN", "/threshold", "Reporting 10 in 30 days").text
+    assert "belongs to <@UPM>" in refused and "Reporting 10 in 30 days" in refused
+    refused = d.command("UQUINN", "/focus", "Reporting: something else").text
+    assert "belongs to <@UPM>" in refused and "Reporting: something else" in refused
+    d.click("UQUINN", {"action_id": "req_planned", "value": str(seeded["csv"])}, channel="C0GENERAL")
+    assert "belongs to <@UPM>" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
+    d.click("UQUINN", {"action_id": "req_reset_threshold", "value": str(seeded["csv"])}, channel="C0GENERAL")
+    assert "belongs to <@UPM>" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
+    with Session(bolt.deps.engine) as s:
+        area = s.exec(select(ProductArea).where(ProductArea.name == "Reporting")).one()
+        assert (area.focus, area.threshold_count) == ("self-serve onboarding", 5)
+        assert s.get(FeatureRequest, seeded["csv"]).status == "open"
+
+    # Removing the owner releases the area: it says so, and any PM may then act on it.
+    removed = d.command("UADMIN", "/partnerbot", "pm remove <@UPM|pat>").text
+    assert "*Reporting* now has no owner" in removed
+    assert "now: 10× in 30 days" in d.command("UQUINN", "/threshold", "Reporting 10 in 30 days").text
+    d.click("UQUINN", {"action_id": "req_planned", "value": str(seeded["csv"])}, channel="C0GENERAL")
+    with Session(bolt.deps.engine) as s:
+        assert s.get(FeatureRequest, seeded["csv"]).status == "planned"
+        assert s.exec(select(ProductArea).where(ProductArea.name == "Reporting")).one().pm_id is None
