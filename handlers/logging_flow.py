@@ -225,7 +225,7 @@ def queue_alert(
             payload={
                 "channel": recipient.slack_user_id,
                 "blocks": alert,
-                "text": clip(f"Threshold crossed in {area.name}: {request.title}", 300),
+                "text": clip(f"Threshold crossed in {escape(area.name)}: {escape(request.title)}", 300),
             },
         )
 

@@ -209,7 +209,7 @@ def not_yet_blocks(
             "added. If it becomes more pressing, log it again with the new details."
         )
     )
-    text = clip(f"Not yet: {escape(request.title)} — {reason}", 300)
+    text = clip(f"Not yet: {escape(request.title)} — {escape(reason)}", 300)
     return text, blocks
 
 

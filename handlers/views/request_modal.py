@@ -13,12 +13,13 @@ from handlers.common import actor, deps_of
 from handlers.logging_flow import answers_from_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.views.repeat_builder import NEW, read_choice
-from handlers.views.request_modal_builder import draft_id_of, read_answers
+from handlers.views.request_modal_builder import Answers, draft_id_of, read_answers
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import Draft, ProductArea, Workspace
 from storage.money import AmountError, parse_amount
+from storage.requests import FREQUENCIES, IMPACTS
 
 
 def request_modal_submission(
@@ -76,9 +77,30 @@ def request_modal_closed(
         channel=person.slack_user_id,
         text=(
             "You closed the request form without logging it. Here is what you typed, so it isn't lost:\n"
-            f"> {quote(text, 2500)}\nUse `/request` to log it when you're ready."
+            f"> {quote(text, 2500)}\n{typed_answers(answers)}Use `/request` to log it when you're ready."
         ),
     )
+
+
+def typed_answers(answers: Answers) -> str:
+    """The other answers of a closed form, one line each, so retyping them is copy and paste."""
+    lines = [
+        ("Customer", answers.customer),
+        ("Money", answers.amount_text),
+        (
+            "How often",
+            " — ".join(filter(None, [FREQUENCIES.get(answers.frequency, ""), answers.frequency_detail])),
+        ),
+        ("Root problem", answers.root_problem),
+        (
+            "Impact",
+            " — ".join(
+                filter(None, [", ".join(IMPACTS.get(i, i) for i in answers.impacts), answers.impact_detail])
+            ),
+        ),
+        ("Tie to the focus", answers.focus_tie),
+    ]
+    return "".join(f"*{label}:* {quote(value, 600)}\n" for label, value in lines if value)
 
 
 def repeat_choice_submission(

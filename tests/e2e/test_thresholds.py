@@ -239,3 +239,32 @@ def test_the_money_rule_keeps_its_currency(server):
     with Session(server.engine) as s:
         crossings = s.exec(select(ThresholdCrossing)).all()
     assert len(crossings) == 1  # the yen amount never fired it
+
+
+def test_closing_the_same_thing_step_hands_back_every_answer(server):
+    d, fake = server.driver, server.fake
+    log(d, "U1REP", "Export reports to CSV", {"customer": "Acme"})
+    d.command("U2CSM", "/request", "csv export of reports please")
+    view = fake.wait_for(lambda: d.opened_views())[-1]
+    answers = {
+        "customer": "Globex",
+        "amount": "$30k",
+        "frequency": "weekly",
+        "root_problem": "Finance rebuilds the report by hand",
+        "impacts": ["churn_risk"],
+    }
+    step = d.submit("U2CSM", view, answers).json["view"]
+    assert step["callback_id"] == "request_repeat"
+    d.close("U2CSM", step, {})
+    dm = fake.wait_for(lambda: [t for t in texts_to(fake, "U2CSM") if "closed the request form" in t])[0]
+    for typed in (
+        "csv export of reports please",
+        "Globex",
+        "$30k",
+        "Weekly",
+        "Finance rebuilds",
+        "Churn risk",
+    ):
+        assert typed in dm
+    with Session(server.engine) as s:
+        assert len(s.exec(select(Occurrence)).all()) == 1  # nothing logged by closing

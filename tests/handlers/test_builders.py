@@ -77,3 +77,24 @@ def test_followup_lists_only_missing_questions():
     text = json.dumps(built)
     assert "How does it impact customers" in text and "root problem" in text
     assert "How often" not in text and "CSV &lt;b&gt;" in text
+
+
+def test_not_yet_notification_text_never_pings():
+    from datetime import UTC, datetime
+
+    from handlers.thanks import not_yet_blocks
+    from storage.models import FeatureRequest, Person
+
+    text, built = not_yet_blocks(
+        request=FeatureRequest(id=1, workspace_id=1, area_id=1, title="Gantt <!here> view"),
+        area=_areas()[0],
+        person=Person(id=1, workspace_id=1, slack_user_id="UREP", tz=""),
+        occurrences=[Occurrence(customer="Acme", created_at=datetime(2026, 11, 2, tzinfo=UTC))],
+        pm=None,
+        reason="<!channel> the team is on onboarding",
+        total_count=3,
+        total_customers=2,
+    )
+    everything = text + json.dumps(built)
+    assert "<!channel>" not in everything and "<!here>" not in everything
+    assert "&lt;!channel&gt; the team is on onboarding" in text  # the reason is kept, shown as typed
