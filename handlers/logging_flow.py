@@ -10,10 +10,10 @@ from sqlmodel import Session, select
 
 from handlers import blocks, standing
 from handlers.common import Deps
-from handlers.text import clip, escape
+from handlers.text import clip, escape, quote
 from handlers.views.repeat_builder import repeat_choice_view
 from handlers.views.request_modal_builder import Answers
-from storage import outbox, people, thresholds
+from storage import decisions, outbox, people, thresholds
 from storage import requests as store
 from storage.models import (
     Draft,
@@ -145,6 +145,10 @@ def after_occurrence(*, session: Session, deps: Deps, person: Person, logged: Lo
     lines = standing.status_lines(
         request=request, area=area, pm=pm, standing=current, new_crossings=crossings, occurrence=occ
     )
+    if request.status == "shipped":
+        lines += asked_after_shipping(
+            session=session, request=request, area=area, pm=pm, person=person, occ=occ
+        )
     queue_confirmation(
         session=session,
         deps=deps,
@@ -156,6 +160,51 @@ def after_occurrence(*, session: Session, deps: Deps, person: Person, logged: Lo
     urgent = [c for c in crossings if c.rule == "amount" or area.alert_mode != "digest"]
     if urgent:
         queue_alert(session=session, request=request, area=area, current=current, crossings=urgent)
+
+
+def asked_after_shipping(
+    *,
+    session: Session,
+    request: FeatureRequest,
+    area: ProductArea,
+    pm: Person | None,
+    person: Person,
+    occ: Occurrence,
+) -> list[str]:
+    """A customer asks for what already shipped: the PM hears it (as the requester is promised), and the
+    requester gets the link and the note to forward that everyone else got."""
+    shipped = next(
+        (
+            d
+            for d in reversed(decisions.history(session=session, request_id=request.id))
+            if d.status == "shipped"
+        ),
+        None,
+    )
+    for recipient in alert_recipients(session=session, area=area):
+        outbox.enqueue(
+            session=session,
+            key=f"asked-after-shipping:{occ.id}:{recipient.id}",
+            kind="decision_summary",
+            workspace_id=occ.workspace_id,
+            payload={
+                "channel": recipient.slack_user_id,
+                "text": clip(
+                    f":speech_balloon: Customers still ask for *{escape(request.title)}*, which shipped: "
+                    f"<@{person.slack_user_id}> just logged it"
+                    + (f" for *{escape(occ.customer)}*" if occ.customer else "")
+                    + (f": {quote(occ.text, 400)}" if occ.text and occ.text != request.title else ".")
+                    + " Maybe the news hasn't reached them, or something is still missing.",
+                    3000,
+                ),
+            },
+        )
+    lines = []
+    if shipped is not None and shipped.link:
+        lines.append(f"More about it: {escape(shipped.link)}")
+    if shipped is not None and shipped.customer_note:
+        lines.append(f"A note you can forward to your customer:\n> {quote(shipped.customer_note, 1500)}")
+    return lines
 
 
 def reweigh_late_amount(*, session: Session, deps: Deps, person: Person, occurrence: Occurrence) -> bool:

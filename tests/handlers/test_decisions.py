@@ -301,3 +301,22 @@ def test_a_pm_may_not_run_or_act_on_another_pms_area_until_it_is_released(bolt, 
     with Session(bolt.deps.engine) as s:
         assert s.get(FeatureRequest, seeded["csv"]).status == "planned"
         assert s.exec(select(ProductArea).where(ProductArea.name == "Reporting")).one().pm_id is None
+
+
+def test_asking_for_what_already_shipped_tells_the_pm_and_hands_over_the_note(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    view = open_form(bolt, "UPM", "req_shipped", seeded["csv"])
+    d.submit("UPM", view, {"link": "https://docs.example.com/csv"})
+    before_pm = len(texts(fake, "UPM"))
+    d.command("UDEE", "/request", "CSV export")
+    form = d.opened_views()[-1]
+    step = d.submit("UDEE", form, {"customer": "Hooli"}).json["view"]
+    choice = next(
+        o["value"] for o in step["blocks"][1]["element"]["options"] if "CSV export" in o["text"]["text"]
+    )
+    d.submit("UDEE", step, {"choice": choice})
+    receipt = next(t for t in texts(fake, "UDEE") if "Logged for" in t)
+    assert "already shipped" in receipt and "https://docs.example.com/csv" in receipt
+    assert "A note you can forward to your customer" in receipt
+    told = texts(fake, "UPM")[before_pm:]
+    assert any("Customers still ask for *CSV export*" in t and "Hooli" in t and "<@UDEE>" in t for t in told)
