@@ -58,6 +58,16 @@ def slack_profile(client: WebClient, user_id: str) -> tuple[str, str]:
     return name, user.get("tz") or ""
 
 
+def fetch_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | None:
+    """One message by channel and ts (None when it is gone or the bot may not read it)."""
+    try:
+        history = client.conversations_history(channel=channel, latest=ts, inclusive=True, limit=1)
+    except SlackApiError:
+        return None
+    messages = [m for m in history.get("messages") or [] if m.get("ts") == ts]
+    return messages[0] if messages else None
+
+
 def workspace_of(session: Session, context: Any) -> Workspace:
     return people.ensure_workspace(
         session=session,

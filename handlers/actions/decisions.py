@@ -11,14 +11,14 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks import REQUEST_ACTIONS, context, request_action_buttons
+from handlers.blocks import REQUEST_ACTIONS
 from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.text import escape
 from handlers.views import decision_modals
 from storage import decisions
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import FeatureRequest, ProductArea
+from storage.models import ProductArea
 
 LABELS = {action_id: label for action_id, label, _ in REQUEST_ACTIONS}
 VERBS = {
@@ -41,35 +41,6 @@ def _say(client: WebClient, body: dict[str, Any], user: str, text: str, logger: 
     except SlackApiError as e:
         logger.warning("ephemeral reply failed (%s); sending a DM", e.response.get("error"))
         client.chat_postMessage(channel=user, text=text)
-
-
-def _refresh_message(
-    client: WebClient, body: dict[str, Any], request: FeatureRequest, who: str, logger: Logger
-) -> None:
-    """Show the new status on the message the button was in (alerts, digests): new buttons, and who did it."""
-    message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id", "")
-    container = body.get("container") or {}
-    if not message.get("ts") or not channel or container.get("is_ephemeral"):
-        return
-    ours = {a for a, _, _ in REQUEST_ACTIONS}
-    blocks = []
-    for block in message.get("blocks") or []:
-        if block.get("block_id") == f"req_status_{request.id}":
-            continue
-        if block.get("block_id") == f"req_actions_{request.id}":
-            fresh = request_action_buttons(request.id, request.status)
-            fresh["elements"] += [e for e in block.get("elements", []) if e.get("action_id") not in ours]
-            blocks.append(fresh)
-            label = decisions.STATUS_LABELS.get(request.status, request.status)
-            status_block = context(f"Marked *{label}* by {mention(who)}.")
-            status_block["block_id"] = f"req_status_{request.id}"
-            blocks.append(status_block)
-            continue
-        blocks.append(block)
-    try:
-        client.chat_update(channel=channel, ts=message["ts"], text=message.get("text") or "", blocks=blocks)
-    except SlackApiError as e:  # an old or deleted message: the decision stands anyway
-        logger.info("could not update the message: %s", e.response.get("error"))
 
 
 def request_decision_button(
@@ -181,4 +152,8 @@ def request_decision_button(
     else:
         text = f":arrows_counterclockwise: Reopened #{request.id} “{escape(request.title)}”; it counts toward its threshold again."
     _say(client, body, me.slack_user_id, text, logger)
-    _refresh_message(client, body, request, me.slack_user_id, logger)
+    if not (body.get("container") or {}).get("is_ephemeral"):
+        channel = (body.get("channel") or {}).get("id", "")
+        decision_modals.refresh_message(
+            client, channel, body.get("message") or {}, request.id, request.status, me.slack_user_id, logger
+        )

@@ -11,22 +11,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks import button, section
-from handlers.common import actor, deps_of, person_for
+from handlers.common import actor, deps_of, fetch_message, person_for
 from handlers.shortcuts.log_request import message_text
 from handlers.text import quote
 from handlers.views.request_form import open_request_form
 from storage.db import session_scope
 
 REACTIONS = {"memo", "partnerbot", "pencil"}
-
-
-def fetch_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | None:
-    try:
-        history = client.conversations_history(channel=channel, latest=ts, inclusive=True, limit=1)
-    except SlackApiError:
-        return None
-    messages = [m for m in history.get("messages") or [] if m.get("ts") == ts]
-    return messages[0] if messages else None
 
 
 def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from handlers.blocks import context, section
-from handlers.common import Deps, actor, deps_of
+from handlers.blocks import REQUEST_ACTIONS, context, request_action_buttons, section
+from handlers.common import Deps, actor, deps_of, fetch_message, mention
 from handlers.standing import heard_text
 from handlers.text import clip, escape, plain, quote
 from handlers.thanks import (
@@ -268,6 +269,51 @@ def _refuse(ack: Ack, block_id: str, me: Person, request: FeatureRequest | None,
     return False
 
 
+def refresh_message(
+    client: WebClient,
+    channel: str,
+    message: dict[str, Any],
+    request_id: int,
+    status: str,
+    who: str,
+    logger: Logger,
+) -> None:
+    """Show the new status on the message the button was in (alerts, digests): new buttons, and who did it."""
+    if not message.get("ts") or not channel:
+        return
+    ours = {a for a, _, _ in REQUEST_ACTIONS}
+    blocks = []
+    for block in message.get("blocks") or []:
+        if block.get("block_id") == f"req_status_{request_id}":
+            continue
+        if block.get("block_id") == f"req_actions_{request_id}":
+            fresh = request_action_buttons(request_id, status)
+            fresh["elements"] += [e for e in block.get("elements", []) if e.get("action_id") not in ours]
+            blocks.append(fresh)
+            label = decisions.STATUS_LABELS.get(status, status)
+            status_block = context(f"Marked *{label}* by {mention(who)}.")
+            status_block["block_id"] = f"req_status_{request_id}"
+            blocks.append(status_block)
+            continue
+        blocks.append(block)
+    try:
+        client.chat_update(channel=channel, ts=message["ts"], text=message.get("text") or "", blocks=blocks)
+    except SlackApiError as e:  # an old or deleted message: the decision stands anyway
+        logger.info("could not update the message: %s", e.response.get("error"))
+
+
+def refresh_origin(
+    client: WebClient, view: dict[str, Any], request_id: int, status: str, who: str, logger: Logger
+):
+    """After a form opened from a button: show the decision on the message that button was in."""
+    meta = _meta(view)
+    channel, ts = str(meta.get("c") or ""), str(meta.get("ts") or "")
+    if channel and ts:
+        message = fetch_message(client, channel, ts)
+        if message:
+            refresh_message(client, channel, message, request_id, status, who, logger)
+
+
 def not_yet_submission(
     ack: Ack,
     body: dict[str, Any],
@@ -303,8 +349,10 @@ def not_yet_submission(
             text=not_yet_summary(request, queued) + f"\n> Your reason: {quote(reason, 600)}",
             workspace_id=request.workspace_id,
         )
+        done = (request.id, request.status, me.slack_user_id)
     ack()
     deps.kick()
+    refresh_origin(client, view, *done, logger)
 
 
 def shipped_submission(
@@ -347,8 +395,10 @@ def shipped_submission(
             text=shipped_summary(request, queued),
             workspace_id=request.workspace_id,
         )
+        done = (request.id, request.status, me.slack_user_id)
     ack()
     deps.kick()
+    refresh_origin(client, view, *done, logger)
 
 
 def merge_submission(

@@ -320,3 +320,26 @@ def test_asking_for_what_already_shipped_tells_the_pm_and_hands_over_the_note(bo
     assert "A note you can forward to your customer" in receipt
     told = texts(fake, "UPM")[before_pm:]
     assert any("Customers still ask for *CSV export*" in t and "Hooli" in t and "<@UDEE>" in t for t in told)
+
+
+def test_not_yet_and_shipped_from_a_form_update_the_message_they_were_clicked_in(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    from handlers.blocks import request_action_buttons
+
+    posted = d.app.client.chat_postMessage(
+        channel="UPM", text="alert", blocks=[request_action_buttons(seeded["csv"])]
+    )
+    message = {"ts": posted["ts"], "text": "alert", "blocks": posted["message"]["blocks"]}
+    before = len(d.opened_views())
+    d.click(
+        "UPM",
+        button(message["blocks"], "req_not_yet", seeded["csv"]),
+        channel=posted["channel"],
+        message=message,
+    )
+    form = d.opened_views()[before:][-1]
+    d.submit("UPM", form, {"reason": "Onboarding first"})
+    update = fake.calls_to("chat.update")[-1].args
+    assert update["ts"] == posted["ts"] and "Marked *not yet* by <@UPM>" in json.dumps(update)
+    ids = [e["action_id"] for b in update["blocks"] if b.get("type") == "actions" for e in b["elements"]]
+    assert "req_reopen" in ids
