@@ -318,7 +318,15 @@ def finish_logging(
             return {
                 "response_action": "update",
                 "view": repeat_choice_view(
-                    draft_id=draft.id, text=answers.text, suggestions=suggestions, stats=stats
+                    draft_id=draft.id,
+                    text=answers.text,
+                    suggestions=suggestions,
+                    stats=stats,
+                    other_areas={
+                        a.id: a.name
+                        for a in people.list_areas(session=session, workspace_id=workspace.id)
+                        if a.id != area.id
+                    },
                 ),
             }
     log_and_reply(

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from storage.matching import Matcher, load_matcher
-from storage.models import FeatureRequest
+from storage.models import FeatureRequest, ProductArea
+
+# Added to a suggestion's score when it is in the area the requester picked (scores are 0..1).
+SAME_AREA_BONUS = 0.05
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +74,19 @@ class MatchIndex:
     def suggest(
         self, session: Session, *, workspace_id: int, area_id: int, text: str, limit: int = 3
     ) -> list[Suggestion]:
+        """Likely repeats in the whole workspace, the chosen area's first among equals: a requester who
+        picked the wrong area still finds the request (which then keeps its own area)."""
         self.refresh(session)
+        area_ids = session.exec(select(ProductArea.id).where(ProductArea.workspace_id == workspace_id)).all()
+        found: list[tuple[int, float]] = []
         with self._lock:
-            found = self.matcher.suggest(scope=(workspace_id, area_id), text=text, limit=limit + 2)
+            for other in set(area_ids) | {area_id}:
+                hits = self.matcher.suggest(scope=(workspace_id, other), text=text, limit=limit + 2)
+                bonus = SAME_AREA_BONUS if other == area_id else 0.0
+                found += [(request_id, score + bonus) for request_id, score in hits]
         if not found:
             return []
+        found.sort(key=lambda hit: -hit[1])
         ids = [request_id for request_id, _ in found]
         rows = {r.id: r for r in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(ids)))}
         suggestions = []

@@ -26,14 +26,25 @@ def stats_line(stats: RequestStats, status: str = "open") -> str:
 
 
 def repeat_choice_view(
-    *, draft_id: int, text: str, suggestions: list[Any], stats: dict[int, RequestStats]
+    *,
+    draft_id: int,
+    text: str,
+    suggestions: list[Any],
+    stats: dict[int, RequestStats],
+    other_areas: dict[int, str] | None = None,
 ) -> dict[str, Any]:
+    """`other_areas`: names of the areas (by id) that are not the one the requester picked."""
     options = []
     lines = []
     for s in suggestions:
         request = s.request
         line = stats_line(stats[request.id], request.status)
-        lines.append(f"• *{escape(clip(request.title, 150))}* — {line}")
+        where = (other_areas or {}).get(request.area_id, "")
+        lines.append(
+            f"• *{escape(clip(request.title, 150))}* — {line}" + (f" · in {escape(where)}" if where else "")
+        )
+        if where:
+            line += f" · in {where}"
         options.append(
             {
                 "text": {"type": "plain_text", "text": plain(f"Same as: {request.title}", 75)},

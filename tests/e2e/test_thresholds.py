@@ -7,7 +7,7 @@ import json
 from sqlmodel import Session, select
 
 from bot.payloads import buttons_in
-from storage.models import FeatureRequest, Occurrence, ThresholdCrossing
+from storage.models import FeatureRequest, Occurrence, ProductArea, ThresholdCrossing
 
 
 def log(d, user, text, answers=None, *, same_as=None, team_id=None):
@@ -244,8 +244,9 @@ def test_the_money_rule_keeps_its_currency(server):
 def test_closing_the_same_thing_step_hands_back_every_answer(server):
     d, fake = server.driver, server.fake
     log(d, "U1REP", "Export reports to CSV", {"customer": "Acme"})
+    before = len(d.opened_views())
     d.command("U2CSM", "/request", "csv export of reports please")
-    view = fake.wait_for(lambda: d.opened_views())[-1]
+    view = fake.wait_for(lambda: d.opened_views()[before:])[-1]
     answers = {
         "customer": "Globex",
         "amount": "$30k",
@@ -268,3 +269,23 @@ def test_closing_the_same_thing_step_hands_back_every_answer(server):
         assert typed in dm
     with Session(server.engine) as s:
         assert len(s.exec(select(Occurrence)).all()) == 1  # nothing logged by closing
+
+
+def test_a_repeat_filed_under_the_wrong_area_is_still_found_and_keeps_its_area(server):
+    d, fake = server.driver, server.fake
+    make_pm(d, area="Reporting")
+    make_pm(d, pm="U0PM2", area="Billing")  # "Billing" sorts first, so it is the form's default
+    d.command("U1REP", "/request", "Export reports to CSV")
+    view = fake.wait_for(lambda: d.opened_views())[-1]
+    areas = {
+        o["text"]["text"]: o["value"]
+        for o in next(b for b in view["blocks"] if b.get("block_id") == "area")["element"]["options"]
+    }
+    d.submit("U1REP", view, {"customer": "Acme", "area": areas["Reporting"]})
+    step = log(d, "U2CSM", "need csv export of the report", {"customer": "Globex"}, same_as="Export reports")
+    assert "in Reporting" in json.dumps(step, ensure_ascii=False)
+    with Session(server.engine) as s:
+        requests = s.exec(select(FeatureRequest)).all()
+        assert len(requests) == 1 and len(s.exec(select(Occurrence)).all()) == 2
+        reporting = s.exec(select(ProductArea).where(ProductArea.name == "Reporting")).one()
+        assert requests[0].area_id == reporting.id
