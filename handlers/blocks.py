@@ -46,6 +46,24 @@ def section(text: str, block_id: str | None = None) -> dict[str, Any]:
     return block
 
 
+def pack(lines: list[str], *, limit: int = 2900) -> list[list[str]]:
+    """Lines grouped so each group fits one section (Slack: 3,000 characters), never splitting a line."""
+    groups: list[list[str]] = []
+    size = limit + 1
+    for line in lines:
+        if size + 1 + len(line) > limit:
+            groups.append([])
+            size = -1
+        groups[-1].append(line)
+        size += 1 + len(line)
+    return groups
+
+
+def sections(lines: list[str], *, most: int = 40) -> list[dict[str, Any]]:
+    """Lines in as few section blocks as fit (a single over-long line is clipped), at most `most` blocks."""
+    return [section("\n".join(group)) for group in pack(lines)[:most]]
+
+
 def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
 

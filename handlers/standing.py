@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import context, impacts_text, request_action_buttons, section
+from handlers.blocks import context, impacts_text, request_action_buttons, section, sections
 from handlers.text import clip, escape, quote
 from storage.models import FeatureRequest, Occurrence, Person, ProductArea, ThresholdCrossing
 from storage.money import format_money
@@ -123,7 +123,9 @@ def status_lines(
     return lines
 
 
-def occurrence_line(occ: Occurrence, who: Person | None) -> str:
+def occurrence_line(occ: Occurrence, who: Person | None, title: str = "") -> str:
+    """One occurrence for the PM: who, when, customer, money, how often, impact, their own words (when they
+    differ from the request's title), root problem, focus tie and a link to the original message."""
     parts = [f"<@{who.slack_user_id}>" if who else "someone", f"{occ.created_at:%b %-d}"]
     if occ.customer:
         parts.append(f"*{escape(clip(occ.customer, 80))}*")
@@ -131,9 +133,16 @@ def occurrence_line(occ: Occurrence, who: Person | None) -> str:
         parts.append(format_money(occ.amount_cents, occ.currency))
     if occ.frequency:
         parts.append(FREQUENCIES.get(occ.frequency, occ.frequency).lower())
+    if occ.frequency_detail:
+        parts.append(quote(occ.frequency_detail, 100))
     if occ.impacts:
         parts.append(impacts_text(occ.impacts).lower())
+    if occ.impact_detail:
+        parts.append(quote(occ.impact_detail, 150))
     line = " · ".join(parts)
+    wording = occ.text or occ.source_text
+    if wording and wording != title:
+        line += f"\n    _In their words:_ {quote(wording, 200)}"
     if occ.root_problem:
         line += f"\n    _Root problem:_ {quote(occ.root_problem, 200)}"
     if occ.focus_tie:
@@ -167,18 +176,20 @@ def alert_blocks(
             f":rotating_light: *Threshold crossed in {escape(area.name)}* ({' and '.join(rules)}): "
             f"*{escape(request.title)}* — {heard}, {standing.count}× in the last {standing.days} days."
         ),
-        section(
-            "*Who asked*\n"
-            + "\n".join(
-                f"• {occurrence_line(o, people.get(o.logged_by_id))}"
+        *sections(
+            ["*Who asked*"]
+            + [
+                f"• {occurrence_line(o, people.get(o.logged_by_id), request.title)}"
                 for o in occurrences[-ALERT_OCCURRENCE_LIMIT:]
-            )
+            ],
+            most=30,
         ),
     ]
     if len(occurrences) > ALERT_OCCURRENCE_LIMIT:
         blocks.append(
             context(
-                f"…and {len(occurrences) - ALERT_OCCURRENCE_LIMIT} earlier occurrences (see `/requests`)."
+                f"…and {len(occurrences) - ALERT_OCCURRENCE_LIMIT} earlier occurrences: `/requests #{request.id}` "
+                "lists every one."
             )
         )
     blocks.append(

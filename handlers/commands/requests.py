@@ -8,21 +8,27 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from sqlmodel import select
 
-from handlers.blocks import context, request_action_buttons, section
+from handlers.blocks import context, pack, request_action_buttons, section, sections
 from handlers.common import actor, deps_of, mention
-from handlers.standing import money_text
+from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, quote
 from handlers.thanks import and_list, customers_of, local_date
 from storage import decisions, people
+from storage import requests as store
 from storage.db import session_scope
-from storage.models import Person
+from storage.models import Person, ProductArea
 from storage.requests import RequestStats
 
 PM_LIMIT = 15  # each with a row of buttons: 2 blocks apiece, under Slack's 50
 LIST_LIMIT = 40
 MINE_LIMIT = 30
-USAGE = "`/requests <area>` for an area's requests, `/requests mine` for yours, `/requests` for every area"
+DETAIL_BLOCKS = 44  # occurrence blocks in `/requests #N`, beside the header, a note and the buttons
+USAGE = (
+    "`/requests <area>` for an area's requests, `/requests #<number>` for one request with every occurrence, "
+    "`/requests mine` for yours, `/requests` for every area"
+)
 
 
 def stats_text(stats: RequestStats) -> str:
@@ -55,6 +61,10 @@ def requests_command(
         if typed.lower() in ("mine", "me", "my"):
             ack(**mine(session, workspace.id, me))
             return
+        number = typed.lstrip("#")
+        if number.isdigit() and len(number) < 12:
+            ack(**request_detail(session, workspace.id, int(number), me, typed))
+            return
         areas = people.list_areas(session=session, workspace_id=workspace.id)
         if not typed:
             if len(areas) == 1:
@@ -72,6 +82,37 @@ def requests_command(
             )
             return
         ack(**area_listing(session, area, me))
+
+
+def request_detail(session, workspace_id: int, request_id: int, me: Person, typed: str) -> dict[str, Any]:
+    """`/requests #12`: one request and every occurrence of it (what alerts and digests only summarise)."""
+    request = store.get_request(session=session, request_id=request_id, workspace_id=workspace_id)
+    if request is None:
+        return {"text": f"There is no request #{request_id} here. You typed: `/requests {quote(typed, 40)}`."}
+    if request.status == "merged" and request.merged_into_id:
+        return {
+            "text": f"#{request.id} “{escape(request.title)}” was merged into #{request.merged_into_id}; "
+            f"`/requests #{request.merged_into_id}` shows it with every occurrence."
+        }
+    area = session.get(ProductArea, request.area_id)
+    stats = store.request_stats(session=session, request_id=request.id)
+    occurrences = store.occurrences_of(session=session, request_id=request.id)
+    ids = {o.logged_by_id for o in occurrences}
+    who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))} if ids else {}
+    label = decisions.STATUS_LABELS.get(request.status, request.status)
+    header = (
+        f"*#{request.id} {escape(request.title)}* ({escape(area.name)}) — *{label}* · {stats_text(stats)}"
+        + (f"\n_Why not yet:_ {quote(request.status_reason, 300)}" if request.status == "not_yet" else "")
+    )
+    lines = [f"• {occurrence_line(o, who.get(o.logged_by_id), request.title)}" for o in reversed(occurrences)]
+    listed = ["*Every occurrence, newest first*", *lines]
+    blocks = [section(header), *sections(listed, most=DETAIL_BLOCKS)]
+    shown = sum(len(group) for group in pack(listed)[:DETAIL_BLOCKS]) - 1
+    if shown < len(lines):
+        blocks.append(context(f"…and {len(lines) - shown} older ones that don't fit in one Slack message."))
+    if people.may_manage(person=me, area=area):
+        blocks.append(request_action_buttons(request.id, request.status))
+    return {"text": clip(f"#{request.id} {request.title}", 300), "blocks": blocks}
 
 
 def overview(session, areas) -> dict[str, Any]:

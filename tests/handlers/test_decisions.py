@@ -343,3 +343,74 @@ def test_not_yet_and_shipped_from_a_form_update_the_message_they_were_clicked_in
     assert update["ts"] == posted["ts"] and "Marked *not yet* by <@UPM>" in json.dumps(update)
     ids = [e["action_id"] for b in update["blocks"] if b.get("type") == "actions" for e in b["elements"]]
     assert "req_reopen" in ids
+
+
+def test_requests_number_lists_every_occurrence_with_their_own_words(bolt, seeded):
+    d = bolt.driver
+    with session_scope(bolt.deps.engine) as s:
+        ws = people.ensure_workspace(session=s, team_id=TEAM_ID)
+        rep = people.ensure_person(session=s, workspace=ws, slack_user_id="UMANY", name="Many")
+        csv = s.get(FeatureRequest, seeded["csv"])
+        for i in range(60):
+            store.record_occurrence(
+                session=s,
+                request=csv,
+                logged_by_id=rep.id,
+                text=f"dashboard data out as CSV, variant {i}",
+                customer=f"Customer {i}",
+                root_problem=f"root problem number {i} " + "x" * 120,
+                impact_detail="renewal in March at risk" if i == 59 else "",
+            )
+    reply = d.command("UPM", "/requests", f"#{seeded['csv']}")
+    shown = json.dumps(reply.json["blocks"], ensure_ascii=False)
+    assert len(reply.json["blocks"]) <= 50 and all(
+        len(b["text"]["text"]) <= 3000 for b in reply.json["blocks"] if b["type"] == "section"
+    )
+    for i in (0, 30, 59):  # every one, none clipped away between blocks
+        assert f"root problem number {i} " in shown and f"variant {i}" in shown
+    assert "renewal in March at risk" in shown and "Acme" in shown  # the seeded ones too
+    assert any(b["type"] == "actions" for b in reply.json["blocks"])  # the owning PM can act here
+    rep_view = d.command("UANA", "/requests", f"{seeded['csv']}").json["blocks"]
+    assert not any(b["type"] == "actions" for b in rep_view)
+    assert "There is no request #99999" in d.command("UPM", "/requests", "#99999").text
+
+
+def test_the_alert_lists_each_occurrence_whole_across_blocks():
+    from datetime import UTC, datetime
+
+    from handlers.standing import alert_blocks
+    from storage.models import Occurrence, Person, ProductArea, ThresholdCrossing
+    from storage.requests import RequestStats
+    from storage.thresholds import Standing
+
+    area = ProductArea(id=1, workspace_id=1, name="Reporting", name_key="reporting")
+    request = FeatureRequest(id=5, workspace_id=1, area_id=1, title="CSV export")
+    who = {i: Person(id=i, workspace_id=1, slack_user_id=f"U{i}") for i in range(25)}
+    occs = [
+        Occurrence(
+            id=i,
+            workspace_id=1,
+            request_id=5,
+            logged_by_id=i,
+            text=f"spreadsheet download {i}",
+            customer=f"C{i}",
+            root_problem=f"problem {i} " + "y" * 150,
+            focus_tie=f"tie {i}",
+            created_at=datetime(2026, 11, 2, tzinfo=UTC),
+        )
+        for i in range(25)
+    ]
+    stats = RequestStats(count=25, customers={f"c{i}" for i in range(25)})
+    standing = Standing(request_id=5, count=25, threshold=5, days=30, window=stats, total=stats)
+    built = alert_blocks(
+        request=request,
+        area=area,
+        standing=standing,
+        crossings=[ThresholdCrossing(rule="count", request_id=5)],
+        occurrences=occs,
+        people=who,
+    )
+    text = json.dumps(built)
+    for i in range(5, 25):  # the newest 20, each with its root problem and focus tie
+        assert f"problem {i} " in text and f"tie {i}" in text and f"spreadsheet download {i}" in text
+    assert "/requests #5" in text
