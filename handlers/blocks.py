@@ -46,6 +46,16 @@ def section(text: str, block_id: str | None = None) -> dict[str, Any]:
     return block
 
 
+def reset_button(request_id: int) -> dict[str, Any]:
+    """Threshold alerts and digests: the PM has gone over it, alert again next time it crosses."""
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Reset threshold"},
+        "action_id": "req_reset_threshold",
+        "value": str(request_id),
+    }
+
+
 def pack(lines: list[str], *, limit: int = 2900) -> list[list[str]]:
     """Lines grouped so each group fits one section (Slack: 3,000 characters), never splitting a line."""
     groups: list[list[str]] = []

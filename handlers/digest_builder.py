@@ -6,8 +6,16 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from handlers.blocks import button, context, impacts_text, request_action_buttons, section
-from handlers.standing import money_text
+from handlers.blocks import (
+    button,
+    context,
+    impacts_text,
+    request_action_buttons,
+    reset_button,
+    section,
+    sections,
+)
+from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, quote
 from storage.digest import AgendaData, DigestData, RequestLine
 from storage.models import AgendaItem, OneOnOne, Person
@@ -35,6 +43,9 @@ SECTION_TITLES = {
     "close": ":eyes: *Close to the threshold* (60% or more)",
     "not_yet": ':speech_balloon: *"Not yet" requests heard again*',
 }
+
+
+MAX_BLOCKS = 50  # Slack's limit for one message
 
 
 def questions_for(index: int, n: int = QUESTIONS_PER_AGENDA) -> list[str]:
@@ -79,7 +90,9 @@ def facts_text(line: RequestLine) -> str:
     return " · ".join(parts)
 
 
-def request_line_blocks(line: RequestLine, section_name: str) -> list[dict[str, Any]]:
+def request_line_blocks(
+    line: RequestLine, section_name: str, *, with_who: bool = True
+) -> list[dict[str, Any]]:
     request = line.request
     title = f"*{escape(clip(request.title, 200))}* · _{escape(line.area.name)}_"
     notes = []
@@ -97,7 +110,18 @@ def request_line_blocks(line: RequestLine, section_name: str) -> list[dict[str, 
         text += "\n" + " · ".join(notes)
     if line.focus_tie:
         text += f"\n_Tie to focus:_ {quote(line.focus_tie, 200)}"
-    return [section(text), request_action_buttons(request.id, request.status)]
+    buttons = request_action_buttons(request.id, request.status)
+    if section_name != "crossed":
+        return [section(text), buttons]
+    buttons["elements"].append(reset_button(request.id))
+    if not with_who:
+        return [section(text + f"\nWho asked: `/requests #{request.id}`"), buttons]
+    # What the PM would have read in an immediate alert: who asked, for whom, why — the newest few.
+    who = [f"• {occurrence_line(o, line.people.get(o.logged_by_id), request.title)}" for o in line.recent]
+    more = line.stats.count - len(line.recent)
+    if more > 0:
+        who.append(f"…and {more} more: `/requests #{request.id}` lists every one.")
+    return [section(text), *sections(["*Who asked*", *who], most=2), buttons]
 
 
 def digest_period_word(person: Person) -> str:
@@ -137,15 +161,24 @@ def digest_blocks(data: DigestData, *, preview: bool = False) -> list[dict[str, 
     names = ", ".join(f"*{escape(a.name)}*" for a in data.areas)
     head = "Digest preview" if preview else "Your threshold digest"
     blocks = [section(f":bar_chart: *{head}* for {names} — since {since}.")]
-    for name in ("crossed", "still_over", "close", "not_yet"):
-        lines: list[RequestLine] = getattr(data, name)
-        if not lines:
-            continue
-        more = data.more.get(name, 0)
-        extra = f" — showing {len(lines)} of {len(lines) + more}, see `/requests`" if more else ""
-        blocks.append(section(f"{SECTION_TITLES[name]} ({len(lines) + more}){extra}"))
-        for line in lines:
-            blocks.extend(request_line_blocks(line, name))
+    # Slack holds 50 blocks a message: the header, the closing line and each section's title are kept,
+    # then two blocks a line in order of importance; room left over shows who asked for crossed ones.
+    sections_shown = [n for n in ("crossed", "still_over", "close", "not_yet") if getattr(data, n)]
+    room = MAX_BLOCKS - 2 - len(sections_shown)
+    kept: dict[str, list[RequestLine]] = {}
+    for name in sections_shown:
+        kept[name] = getattr(data, name)[: max(0, room // 2)]
+        room -= 2 * len(kept[name])
+    for name in sections_shown:
+        total = len(getattr(data, name)) + data.more.get(name, 0)
+        extra = f" — showing {len(kept[name])} of {total}, see `/requests`" if len(kept[name]) < total else ""
+        blocks.append(section(f"{SECTION_TITLES[name]} ({total}){extra}"))
+        for line in kept[name]:
+            full = request_line_blocks(line, name)
+            if len(full) - 2 > room:
+                full = request_line_blocks(line, name, with_who=False)
+            room -= len(full) - 2
+            blocks.extend(full)
     blocks.append(
         context(
             f"{data.new_requests} new request{'s' if data.new_requests != 1 else ''} since {since}. "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import context, impacts_text, request_action_buttons, section, sections
+from handlers.blocks import context, impacts_text, request_action_buttons, reset_button, section, sections
 from handlers.text import clip, escape, quote
 from storage.models import FeatureRequest, Occurrence, Person, ProductArea, ThresholdCrossing
 from storage.money import format_money
@@ -199,13 +199,6 @@ def alert_blocks(
         )
     )
     actions = request_action_buttons(request.id, request.status)
-    actions["elements"].append(
-        {
-            "type": "button",
-            "text": {"type": "plain_text", "text": "Reset threshold"},
-            "action_id": "req_reset_threshold",
-            "value": str(request.id),
-        }
-    )
+    actions["elements"].append(reset_button(request.id))
     blocks.append(actions)
     return blocks

@@ -1,8 +1,8 @@
 """The data behind a PM's threshold digest and a peer 1:1 agenda, in a small fixed number of queries.
 
-No N+1: a digest is at most seven queries however many areas, requests and occurrences it covers
-(areas, crossings, windowed counts, new requests, the shown requests, their occurrences); an agenda is
-at most six. benchmark/bench_digest.py counts them.
+No N+1: a digest is at most eight queries however many areas, requests and occurrences it covers
+(areas, crossings, windowed counts, new requests, the shown requests, their occurrences, who logged the
+newest); an agenda is at most seven. benchmark/bench_digest.py counts them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ CLOSE_RATIO = 0.6
 # How many requests each digest section shows (a Slack message holds at most 50 blocks).
 SECTION_LIMIT = 6
 AGENDA_LIMIT = 8
+# How many of a crossed request's newest occurrences the digest lists (`/requests #N` lists them all).
+RECENT_OCCURRENCES = 4
 ACTIVE = ("open", "planned", "not_yet")
 
 
@@ -45,6 +47,8 @@ class RequestLine:
     top_frequency: str = ""
     focus_tie: str = ""
     rules: list[str] = field(default_factory=list)  # rules crossed in this period: count, amount
+    recent: list[Occurrence] = field(default_factory=list)  # the newest few, newest first
+    people: dict[int, Person] = field(default_factory=dict)  # who logged `recent`
 
     @property
     def threshold(self) -> int:
@@ -92,7 +96,8 @@ def _window_condition(areas: list[ProductArea], now: datetime):
 
 
 def _fill_details(session: Session, lines: list[RequestLine], now: datetime) -> None:
-    """Stats, most common impact and frequency, latest focus tie: one query for all the lines."""
+    """Stats, most common impact and frequency, latest focus tie, the newest occurrences and who logged
+    them: two queries for all the lines."""
     if not lines:
         return
     by_id = {line.request.id: line for line in lines}
@@ -113,6 +118,14 @@ def _fill_details(session: Session, lines: list[RequestLine], now: datetime) -> 
         line.top_frequency = frequencies.most_common(1)[0][0] if frequencies else ""
         ties = [o.focus_tie for o in occs if o.focus_tie]
         line.focus_tie = ties[-1] if ties else ""
+        line.recent = occs[::-1][:RECENT_OCCURRENCES]
+    person_ids = {o.logged_by_id for line in lines for o in line.recent}
+    if person_ids:
+        people = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(person_ids))).all()}
+        for line in lines:
+            line.people = {
+                o.logged_by_id: people[o.logged_by_id] for o in line.recent if o.logged_by_id in people
+            }
 
 
 def _cap(items: list[RequestLine], name: str, more: dict[str, int], limit: int) -> list[RequestLine]:

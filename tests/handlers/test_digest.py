@@ -146,6 +146,9 @@ def test_weekly_digest_content_buttons_escaping_and_sent_once(bolt):
         str(seeded["close"].id),
     ) in actions
     assert ("req_not_yet", str(seeded["not_yet"].id)) in actions
+    # Crossed in digest mode reads like the alert would have: who asked, and Reset.
+    assert "*Who asked*" in text and ("req_reset_threshold", str(seeded["csv"].id)) in actions
+    assert len(posts[0].args["blocks"]) <= 50
     with Session(bolt.deps.engine) as s:
         pm = s.exec(select(Person).where(Person.slack_user_id == "UPM")).one()
         assert pm.last_digest_at == MONDAY_9_NY
@@ -225,3 +228,44 @@ def test_parse_schedule_is_lenient():
         except ScheduleError:
             continue
         raise AssertionError(f"{bad!r} should not parse")
+
+
+def test_a_full_digest_stays_within_slacks_50_blocks_and_says_what_it_left_out():
+    from handlers.digest_builder import digest_blocks
+    from storage.digest import DigestData, RequestLine
+    from storage.models import FeatureRequest, Occurrence, ProductArea
+
+    area = ProductArea(id=1, workspace_id=1, name="Reporting", name_key="reporting", threshold_count=5)
+    pm = Person(id=1, workspace_id=1, slack_user_id="UPM", tz="UTC")
+    now = datetime(2026, 11, 30, 9, tzinfo=UTC)
+
+    def lines(prefix, n):
+        return [
+            RequestLine(
+                request=FeatureRequest(
+                    id=100 * len(prefix) + i, workspace_id=1, area_id=1, title=f"{prefix} {i}"
+                ),
+                area=area,
+                count=5,
+                rules=["count"],
+                recent=[Occurrence(logged_by_id=1, customer=f"Cust {i}", created_at=now, text="x")],
+                people={1: pm},
+            )
+            for i in range(n)
+        ]
+
+    data = DigestData(
+        pm=pm,
+        areas=[area],
+        since=now - timedelta(days=7),
+        now=now,
+        crossed=lines("crossed", 6),
+        still_over=lines("over", 6),
+        close=lines("close", 6),
+        not_yet=lines("notyet", 6),
+    )
+    built = digest_blocks(data)
+    text = json.dumps(built)
+    assert len(built) <= 50
+    assert "crossed 5" in text and "Who asked" in text  # every crossed one, with who asked where room allows
+    assert "showing" in text and "of 6" in text  # what did not fit is said, not silently dropped
