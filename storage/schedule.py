@@ -131,10 +131,13 @@ def digest_due(person: Person, now: datetime) -> Due | None:
 
 
 def digest_since(person: Person, due: Due) -> datetime:
-    """What the digest covers: since the last one, or one period back for the first."""
+    """What the digest covers: since the last one sent (a skipped one leaves its period to the next);
+    the first covers one period back, or since the PM was first seen when that is earlier, so nothing
+    logged before a first digest that was missed is left out."""
     if person.last_digest_at:
         return person.last_digest_at
-    return due.due_at - (timedelta(days=1) if person.digest_cadence == "daily" else timedelta(days=7))
+    period_back = due.due_at - (timedelta(days=1) if person.digest_cadence == "daily" else timedelta(days=7))
+    return min(period_back, person.created_at) if person.created_at else period_back
 
 
 # -- 1:1s ----------------------------------------------------------------------------------------

@@ -312,19 +312,26 @@ def test_helpers():
         parse_delta("soon")
 
 
-def test_time_without_a_clock_module(tmp_path, monkeypatch):
+def test_a_week_forward_from_tuesday_still_delivers_mondays_digest_once(tmp_path, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
     import storage.models
 
     monkeypatch.setattr(storage.models, "_clock_offset", storage.models._clock_offset)  # undone after
-    monkeypatch.setitem(sys.modules, "bot.clock", None)  # importing it now fails, as before it existed
-    shell, out = in_process_shell(tmp_path, ":time +1d\n:time +3h\n")
+    now = datetime.now(UTC)
+    tuesday = (now + timedelta(days=(1 - now.weekday()) % 7 or 7)).replace(hour=10, minute=0)
+    storage.models.advance_clock(tuesday - now)
+    shell, out = in_process_shell(
+        tmp_path, "/partnerbot pm add @dana Reporting\n/focus Reporting: onboarding\n:time +7d\n:time +2h\n"
+    )
     try:
         assert shell.run() == 0
     finally:
         shell.close()
     text = out.getvalue()
-    assert "(the clock moves forward 1d" in text
-    assert "(no clock in this version: only queued messages go out)" in text
+    assert "(the clock moves forward 7d" in text
+    # Monday 09:00 in Berlin fell inside the week: sent on the way, once, not skipped as missed.
+    assert text.count("Nothing crossed or came close this week") == 1, text
 
 
 def test_mrkdwn_rendering():
