@@ -26,7 +26,7 @@ USAGE = (
 
 _RULES = re.compile(
     r"^(?P<area>.+?)"
-    r"(?:\s+(?P<count>\d+)\s*(?:x|×|times?)?\s+in\s+(?P<days>\d+)\s*(?:d|days?))?"
+    r"(?:\s+(?P<count>\d+)\s*(?:x|×|times?)?\s+(?:in|per|every|a)\s+(?P<days>\d+)\s*(?P<unit>d|days?|w|weeks?))?"
     r"(?:\s+over\s+(?P<amount>.+?))?"
     r"(?:\s+alerts?\s+(?P<mode>digest|immediate|immediately|now))?\s*$",
     re.IGNORECASE,
@@ -57,6 +57,13 @@ def threshold_command(
             lines = [describe(a, session.get(Person, a.pm_id) if a.pm_id else None) for a in areas]
             ack(text="*Thresholds*\n" + "\n".join(lines) + f"\n_Set with {USAGE}._")
             return
+        named = people.get_area(session=session, workspace_id=workspace.id, name=text)
+        if named is not None:  # `/threshold Reporting`: show that area's rules
+            ack(
+                text=describe(named, session.get(Person, named.pm_id) if named.pm_id else None)
+                + f"\n_Set with {USAGE}._"
+            )
+            return
         if not me.is_pm:
             ack(text=pm_refusal(me, "set thresholds", text))
             return
@@ -80,8 +87,12 @@ def threshold_command(
         changes = []
         if match.group("count"):
             try:
+                weeks = match.group("unit").lower().startswith("w")
                 thresholds.set_count_rule(
-                    session=session, area=area, count=int(match.group("count")), days=int(match.group("days"))
+                    session=session,
+                    area=area,
+                    count=int(match.group("count")),
+                    days=int(match.group("days")) * (7 if weeks else 1),
                 )
             except ValueError as e:
                 ack(text=f"{e} You typed: `{quote(text, 300)}`")

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from handlers.blocks import REQUEST_ACTIONS, context, request_action_buttons, section
 from handlers.common import Deps, actor, deps_of, fetch_message, mention
-from handlers.standing import heard_text
+from handlers.standing import heard_text, rule_text
 from handlers.text import clip, escape, plain, quote
 from handlers.thanks import (
     default_customer_note,
@@ -26,7 +26,7 @@ from handlers.thanks import (
     queue_thanks,
     shipped_summary,
 )
-from storage import decisions, people
+from storage import decisions, people, thresholds
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import FeatureRequest, Person, ProductArea
@@ -466,6 +466,40 @@ def merge_submission(
             f"{'s' if merge.moved_occurrences != 1 else ''} moved. It's now {heard_text(stats.count, stats)}, "
             f"from {people_count(len(stats.requesters))}; everyone who asked either one is kept."
         )
+        latest = store.occurrences_of(session=session, request_id=target.id)[-1:]
+        if latest and target.status not in ("shipped", "merged"):
+            area = session.get(ProductArea, target.area_id)
+            _, crossings = thresholds.evaluate(
+                session=session, request=target, area=area, occurrence=latest[0]
+            )
+            if crossings:
+                # Recorded like any crossing (the digest shows it); the PM merging it is told here.
+                text += (
+                    f" Together they are over the threshold for *{escape(area.name)}* "
+                    f"({rule_text(area)}): go over them with the people who asked."
+                )
+        if target.status == "not_yet":
+            # It is "not yet": the people who asked for the merged-in request hear why, as the others did.
+            last = next(
+                (
+                    d
+                    for d in reversed(decisions.history(session=session, request_id=target.id))
+                    if d.status == "not_yet"
+                ),
+                None,
+            )
+            if last is not None:
+                queued = queue_not_yet(
+                    session=session,
+                    request=target,
+                    area=session.get(ProductArea, target.area_id),
+                    decision=last,
+                    pm=me,
+                    report_to=me.slack_user_id,
+                )
+                new = queued.people - queued.already
+                if new:
+                    text += f" It is *not yet*, so I told the {people_count(new)} who hadn't heard why."
         if target.status == "shipped":
             # It already shipped: the people who asked for the merged-in request are thanked now.
             last = next(

@@ -14,7 +14,7 @@ from bot.payloads import buttons_in
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import FeatureRequest, Outbox, ProductArea, utcnow
+from storage.models import FeatureRequest, Outbox, ProductArea, ThresholdCrossing, utcnow
 
 
 @pytest.fixture
@@ -414,3 +414,22 @@ def test_the_alert_lists_each_occurrence_whole_across_blocks():
     for i in range(5, 25):  # the newest 20, each with its root problem and focus tie
         assert f"problem {i} " in text and f"tie {i}" in text and f"spreadsheet download {i}" in text
     assert "/requests #5" in text
+
+
+def test_merging_into_a_not_yet_request_tells_the_newcomers_why_and_weighs_the_threshold(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    assert "3× in 30 days" in d.command("UPM", "/threshold", "Reporting 3 per 30 days").text
+    view = open_form(bolt, "UPM", "req_not_yet", seeded["csv"])
+    d.submit("UPM", view, {"reason": "Onboarding first this quarter"})
+    assert len(texts(fake, "UANA")) == 1 and len(texts(fake, "UBO")) == 1 and not texts(fake, "UCY")
+    view = open_form(bolt, "UPM", "req_merge", seeded["excel"])
+    d.submit("UPM", view, {"target": str(seeded["csv"])})
+    summary = texts(fake, "UPM")[-1]
+    assert "over the threshold" in summary and "told the 1 person who hadn't heard why" in summary
+    cy = texts(fake, "UCY") + [json.dumps(c.args, ensure_ascii=False) for c in fake.posts_to("CCS")]
+    assert len(cy) == 1 and "Onboarding first this quarter" in cy[0]
+    assert len(texts(fake, "UANA")) == 1 and len(texts(fake, "UBO")) == 1  # not told twice
+    with Session(bolt.deps.engine) as s:
+        assert [c.rule for c in s.exec(select(ThresholdCrossing))] == ["count"]
+    assert "2 in 4 weeks" not in d.command("UPM", "/threshold", "Reporting 2 in 4 weeks").text
+    assert "2× in 28 days" in d.command("UPM", "/threshold", "Reporting").text
