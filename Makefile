@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench
+.PHONY: install install-embeddings run test lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -12,11 +12,22 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
 
+# Optional: the sentence-embedding matcher. torch is pinned to the CPU build this machine kind keeps locally;
+# elsewhere install a CPU torch first (see README).
+install-embeddings: install
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev,embeddings]"
+
 run: install
 	$(BIN)/python -m bot
 
 test: install
 	$(BIN)/python -m pytest -q
+
+bench:
+	$(BIN)/python benchmark/bench_matching.py
+	$(BIN)/python benchmark/bench_digest.py
+	$(BIN)/python benchmark/bench_thankyou.py
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -29,16 +29,20 @@ def build_deps(
     engine: Engine | None = None,
     run_migrations: bool = True,
     start_worker: bool | None = None,
+    with_matcher: bool = True,
 ) -> Deps:
+    """`with_matcher=False` for processes that never take a request form (the clock)."""
     engine = engine or make_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
     client = make_client(settings)
     deps = Deps(settings=settings, engine=engine, client=client)
-    # Imported here: the embedding backend may pull in PyTorch, which only a running bot should pay for.
-    from handlers.matching import MatchIndex
+    if with_matcher:
+        # Imported here: the embedding backend may pull in PyTorch, which only a running bot should pay for.
+        from handlers.matching import MatchIndex
 
-    deps.matcher = MatchIndex(prefer_embeddings=settings.prefer_embeddings)
+        deps.matcher = MatchIndex(prefer_embeddings=settings.prefer_embeddings)
+        deps.matcher.warm_up(engine)
     deps.worker = DeliveryWorker(engine=engine, client=client)
     if settings.delivery_worker if start_worker is None else start_worker:
         deps.worker.start()

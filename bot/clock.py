@@ -281,7 +281,7 @@ def main(argv: list[str], settings: Any) -> int:
     parser.add_argument("--once", action="store_true", help="queue and send what is due now, then exit")
     args = parser.parse_args(argv)
     setup_logging()
-    deps = build_deps(settings, start_worker=True)
+    deps = build_deps(settings, start_worker=True, with_matcher=False)
     if args.once:
         queued = run_due(deps, utcnow())
         if deps.worker is not None:

@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from storage.matching import Matcher, load_matcher
@@ -47,6 +48,15 @@ class MatchIndex:
             self._max_id = max(self._max_id, newest or 0)
         if missing:
             self._store_vectors(session, missing)
+
+    def warm_up(self, engine: Engine) -> None:
+        """Load the model and the stored requests before serving: a form submitted right after start-up
+        must still get its suggestions within Slack's 3-second deadline."""
+        if self.matcher.backend == "embedding":
+            self.matcher.vector("warm up")
+        with Session(engine) as session:
+            self.refresh(session)
+            session.commit()  # vectors computed for requests stored without one
 
     def _store_vectors(self, session: Session, request_ids: list[int]) -> None:
         model = getattr(self.matcher, "model_name", "") or self.matcher.backend
