@@ -173,14 +173,7 @@ def asked_after_shipping(
 ) -> list[str]:
     """A customer asks for what already shipped: the PM hears it (as the requester is promised), and the
     requester gets the link and the note to forward that everyone else got."""
-    shipped = next(
-        (
-            d
-            for d in reversed(decisions.history(session=session, request_id=request.id))
-            if d.status == "shipped"
-        ),
-        None,
-    )
+    shipped = decisions.last_decision(session=session, request_id=request.id, status="shipped")
     for recipient in alert_recipients(session=session, area=area):
         outbox.enqueue(
             session=session,

@@ -294,3 +294,13 @@ def merge_candidates(*, session: Session, request: FeatureRequest, limit: int = 
     candidates = [x for x in listed if x.request.id != request.id]
     candidates.sort(key=lambda x: (x.request.status == "shipped", -x.stats.count, -(x.request.id or 0)))
     return candidates[:limit]
+
+
+def last_decision(*, session: Session, request_id: int, status: str) -> RequestDecision | None:
+    """The latest decision that set this status (the reason or ship note people were told)."""
+    return session.exec(
+        select(RequestDecision)
+        .where(RequestDecision.request_id == request_id, RequestDecision.status == status)
+        .order_by(RequestDecision.id.desc())
+        .limit(1)
+    ).first()

@@ -28,7 +28,7 @@ SUFFIXES = {"": 1, "k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_0
 HINT = 'Try an amount like "$40k", "40,000", "1.2M" or "€5k".'
 
 _AMOUNT = re.compile(
-    r"^(?P<pre>[$€£¥₹]|[A-Za-z]{3}\s*)?\s*(?P<num>\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*"
+    r"^(?P<pre>[$€£¥₹]|[A-Za-z]{3}\s*)?\s*(?P<num>\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+,\d{1,2}|\d+(?:\.\d+)?|\.\d+)\s*"
     r"(?P<suf>k|m|mm|b|bn|thousand|million|billion)?\s*(?P<post>[A-Za-z]{3}|[$€£¥₹])?"
     r"(?:\s*(?:/|per|a|an)\s*(?:year|yr|annum|y))?$",
     re.IGNORECASE,
@@ -68,7 +68,7 @@ def parse_amount(text: str) -> Money | None:
         currency = code
     suffix = (match.group("suf") or "").lower()
     suffix = _WORDS.get(suffix, suffix)
-    number = match.group("num").replace(",", "").replace(" ", "")
+    number = _plain_number(match.group("num"), has_suffix=bool(suffix))
     try:
         value = Decimal(number) * SUFFIXES[suffix]
     except (InvalidOperation, KeyError):
@@ -78,6 +78,20 @@ def parse_amount(text: str) -> Money | None:
     if value >= Decimal(10) ** 13:
         raise AmountError(f"“{raw[:60]}” is larger than any deal I can keep. {HINT}")
     return Money(cents=int((value * 100).to_integral_value()), currency=currency)
+
+
+_DOT_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?")
+_COMMA_DECIMAL = re.compile(r"\d+,\d{1,2}")
+
+
+def _plain_number(num: str, *, has_suffix: bool) -> str:
+    """"40,000" and "40 000" -> 40000; European "40.000" and "40.000,00" -> 40000 (not $40 — a deal is
+    never typed with three decimals); "1.250M" keeps its decimal point; "40,50" -> 40.50."""
+    if not has_suffix and _DOT_THOUSANDS.fullmatch(num):
+        return num.replace(".", "").replace(",", ".")
+    if _COMMA_DECIMAL.fullmatch(num):
+        return num.replace(",", ".")
+    return num.replace(",", "").replace(" ", "")
 
 
 def format_money(cents: int | None, currency: str = "USD") -> str:

@@ -480,14 +480,7 @@ def merge_submission(
                 )
         if target.status == "not_yet":
             # It is "not yet": the people who asked for the merged-in request hear why, as the others did.
-            last = next(
-                (
-                    d
-                    for d in reversed(decisions.history(session=session, request_id=target.id))
-                    if d.status == "not_yet"
-                ),
-                None,
-            )
+            last = decisions.last_decision(session=session, request_id=target.id, status="not_yet")
             if last is not None:
                 queued = queue_not_yet(
                     session=session,
@@ -502,14 +495,7 @@ def merge_submission(
                     text += f" It is *not yet*, so I told the {people_count(new)} who hadn't heard why."
         if target.status == "shipped":
             # It already shipped: the people who asked for the merged-in request are thanked now.
-            last = next(
-                (
-                    d
-                    for d in reversed(decisions.history(session=session, request_id=target.id))
-                    if d.status == "shipped"
-                ),
-                None,
-            )
+            last = decisions.last_decision(session=session, request_id=target.id, status="shipped")
             if last is not None:
                 queued = queue_thanks(
                     session=session, request=target, decision=last, pm=me, report_to=me.slack_user_id

@@ -16,6 +16,13 @@ from storage.money import AmountError, Money, format_money, parse_amount
         ("3 million", 300_000_000, "USD"),
         ("$120k/year", 12_000_000, "USD"),
         ("  $40K  ", 4_000_000, "USD"),
+        # European separators: thousands with dots, decimals with a comma — never read 1000× too low.
+        ("€40.000", 4_000_000, "EUR"),
+        ("40.000,00", 4_000_000, "USD"),
+        ("€1.500.000", 150_000_000, "EUR"),
+        ("12,5k", 1_250_000, "USD"),
+        ("$1.250M", 125_000_000, "USD"),  # with a suffix the dot is a decimal point
+        ("1.5", 150, "USD"),
     ],
 )
 def test_amounts_as_sales_people_type_them(typed, cents, currency):
