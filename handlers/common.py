@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,19 @@ def fetch_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | 
         return None
     messages = [m for m in history.get("messages") or [] if m.get("ts") == ts]
     return messages[0] if messages else None
+
+
+def mention_names(client: WebClient, most: int = 5) -> Callable[[str], str]:
+    """Names for bare `<@U1>` mentions in a message, looked up once each and at most `most` times (a form
+    has to open within Slack's 3 seconds); the id is kept beyond that."""
+    known: dict[str, str] = {}
+
+    def name(user_id: str) -> str:
+        if user_id not in known and len(known) < most:
+            known[user_id] = slack_profile(client, user_id)[0]
+        return known.get(user_id, "")
+
+    return name
 
 
 def workspace_of(session: Session, context: Any) -> Workspace:

@@ -117,7 +117,10 @@ def request_line_blocks(
     if not with_who:
         return [section(text + f"\nWho asked: `/requests #{request.id}`"), buttons]
     # What the PM would have read in an immediate alert: who asked, for whom, why — the newest few.
-    who = [f"• {occurrence_line(o, line.people.get(o.logged_by_id), request.title)}" for o in line.recent]
+    who = [
+        f"• {occurrence_line(o, line.people.get(o.logged_by_id), request.title, line.people.get(o.raised_by_id))}"
+        for o in line.recent
+    ]
     more = line.stats.count - len(line.recent)
     if more > 0:
         who.append(f"…and {more} more: `/requests #{request.id}` lists every one.")

@@ -252,7 +252,7 @@ def queue_alert(
     crossings: list[ThresholdCrossing],
 ) -> None:
     occurrences = store.occurrences_of(session=session, request_id=request.id)
-    ids = {o.logged_by_id for o in occurrences}
+    ids = {o.logged_by_id for o in occurrences} | {o.raised_by_id for o in occurrences if o.raised_by_id}
     who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))} if ids else {}
     alert = standing.alert_blocks(
         request=request, area=area, standing=current, crossings=crossings, occurrences=occurrences, people=who

@@ -123,10 +123,14 @@ def status_lines(
     return lines
 
 
-def occurrence_line(occ: Occurrence, who: Person | None, title: str = "") -> str:
+def occurrence_line(
+    occ: Occurrence, who: Person | None, title: str = "", raised_by: Person | None = None
+) -> str:
     """One occurrence for the PM: who, when, customer, money, how often, impact, their own words (when they
     differ from the request's title), root problem, focus tie and a link to the original message."""
     parts = [f"<@{who.slack_user_id}>" if who else "someone", f"{occ.created_at:%b %-d}"]
+    if raised_by is not None and raised_by.id != occ.logged_by_id:
+        parts[0] += f" (raised by <@{raised_by.slack_user_id}>)"
     if occ.customer:
         parts.append(f"*{escape(clip(occ.customer, 80))}*")
     if occ.amount_cents is not None:
@@ -179,7 +183,7 @@ def alert_blocks(
         *sections(
             ["*Who asked*"]
             + [
-                f"• {occurrence_line(o, people.get(o.logged_by_id), request.title)}"
+                f"• {occurrence_line(o, people.get(o.logged_by_id), request.title, people.get(o.raised_by_id))}"
                 for o in occurrences[-ALERT_OCCURRENCE_LIMIT:]
             ],
             most=30,

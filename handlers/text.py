@@ -3,8 +3,40 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+_SLACK_TOKEN = re.compile(r"<([^<>]*)>")
+_BROADCASTS = {"channel", "here", "everyone"}
+
+
+def from_slack(text: str, names: Callable[[str], str] | None = None) -> str:
+    """Slack's markup as the person typed it: `<@U1|dana>` -> @dana, `<!channel>` -> @channel,
+    `<#C1|general>` -> #general, `<https://x|docs>` -> docs (https://x), `&amp;` -> &. What comes back is
+    plain text, stored as such and escaped again on output, so it reads well and pings nobody.
+    `names` turns a bare `<@U1>` (as in message text) into a name."""
+
+    def token(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        target, _, label = inner.partition("|")
+        if target.startswith("@"):
+            uid = target[1:]
+            return "@" + (label or (names(uid) if names else "") or uid)
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            word = target[1:].split("^")[0]
+            if word in _BROADCASTS:
+                return "@" + word
+            return label or "@" + word
+        if label:
+            return f"{label} ({target})"
+        return target.removeprefix("mailto:")
+
+    decoded = _SLACK_TOKEN.sub(token, text or "")
+    return decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def escape(text: str) -> str:

@@ -120,12 +120,12 @@ def _fill_details(session: Session, lines: list[RequestLine], now: datetime) -> 
         line.focus_tie = ties[-1] if ties else ""
         line.recent = occs[::-1][:RECENT_OCCURRENCES]
     person_ids = {o.logged_by_id for line in lines for o in line.recent}
+    person_ids |= {o.raised_by_id for line in lines for o in line.recent if o.raised_by_id}
     if person_ids:
         people = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(person_ids))).all()}
         for line in lines:
-            line.people = {
-                o.logged_by_id: people[o.logged_by_id] for o in line.recent if o.logged_by_id in people
-            }
+            wanted = {o.logged_by_id for o in line.recent} | {o.raised_by_id for o in line.recent}
+            line.people = {pid: people[pid] for pid in wanted if pid in people}
 
 
 def _cap(items: list[RequestLine], name: str, more: dict[str, int], limit: int) -> list[RequestLine]:

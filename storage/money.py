@@ -85,7 +85,7 @@ _COMMA_DECIMAL = re.compile(r"\d+,\d{1,2}")
 
 
 def _plain_number(num: str, *, has_suffix: bool) -> str:
-    """"40,000" and "40 000" -> 40000; European "40.000" and "40.000,00" -> 40000 (not $40 — a deal is
+    """ "40,000" and "40 000" -> 40000; European "40.000" and "40.000,00" -> 40000 (not $40 — a deal is
     never typed with three decimals); "1.250M" keeps its decimal point; "40,50" -> 40.50."""
     if not has_suffix and _DOT_THOUSANDS.fullmatch(num):
         return num.replace(".", "").replace(",", ".")

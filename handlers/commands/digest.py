@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from handlers.commands.focus import pm_refusal
 from handlers.common import actor, deps_of
 from handlers.digest_builder import digest_blocks, local_text, schedule_text
-from handlers.text import quote
+from handlers.text import from_slack, quote
 from storage import digest as digest_store
 from storage import schedule
 from storage.db import session_scope
@@ -128,7 +128,7 @@ def next_text(person: Person) -> str:
 def digest_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
-    text = " ".join((body.get("text") or "").split())
+    text = " ".join(from_slack(body.get("text") or "").split())
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         _workspace, me = actor(session, deps, context)

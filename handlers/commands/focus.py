@@ -9,7 +9,7 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from handlers.common import actor, area_refusal, deps_of, mention
-from handlers.text import clip, escape, quote
+from handlers.text import clip, escape, from_slack, quote
 from storage import people
 from storage.db import session_scope
 from storage.models import Person
@@ -27,7 +27,7 @@ def pm_refusal(me: Person, what: str, typed: str) -> str:
 def focus_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
-    text = (body.get("text") or "").strip()
+    text = from_slack(body.get("text") or "").strip()
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)

@@ -14,7 +14,7 @@ from handlers.commands.digest import weekday_of
 from handlers.commands.focus import pm_refusal
 from handlers.common import Deps, actor, deps_of, mention, person_for
 from handlers.digest_builder import cadence_text, day_text, item_block, local_text
-from handlers.text import quote, strip_mentions, user_ids_in
+from handlers.text import from_slack, quote, strip_mentions, user_ids_in
 from storage import outbox, schedule
 from storage.db import session_scope
 from storage.models import AgendaItem, OneOnOne, Person, utcnow
@@ -128,19 +128,21 @@ def oneonone_command(
         if len(users) != 1:
             problem = "Mention one person" if not users else "Mention just one person"
             ack(
-                text=f"{problem} with @ (Slack turns it into a link), e.g. {USAGE}. You typed: `{quote(text, 300)}`"
+                text=f"{problem} with @ (Slack turns it into a link), e.g. {USAGE}. You typed: `{quote(from_slack(text), 300)}`"
             )
             return
         other = person_for(session, deps, workspace, users[0])
         if other.id == me.id:
-            ack(text=f"A 1:1 needs someone else. You typed: `{quote(text, 300)}`")
+            ack(text=f"A 1:1 needs someone else. You typed: `{quote(from_slack(text), 300)}`")
             return
         if cancel:
             row = schedule.find_oneonone(
                 session=session, workspace_id=workspace.id, pm_id=me.id, stakeholder_id=other.id
             )
             if row is None:
-                ack(text=f"You have no 1:1 with {mention(other)} to cancel. You typed: `{quote(text, 300)}`")
+                ack(
+                    text=f"You have no 1:1 with {mention(other)} to cancel. You typed: `{quote(from_slack(text), 300)}`"
+                )
                 return
             row.active = False
             session.add(row)
@@ -149,7 +151,7 @@ def oneonone_command(
         try:
             weeks, weekday = parse_cadence(strip_mentions(text))
         except CadenceError as e:
-            ack(text=f"{e} Try {USAGE}. You typed: `{quote(text, 300)}`")
+            ack(text=f"{e} Try {USAGE}. You typed: `{quote(from_slack(text), 300)}`")
             return
         now = utcnow()
         row, created = schedule.schedule_oneonone(
@@ -183,18 +185,20 @@ def agenda_command(
             if not text or text.lower() in ("help", "?", "list"):
                 ack(text=f"{AGENDA_USAGE}.\n" + _listing(session, workspace.id, me))
             else:
-                ack(text=f"Mention who the 1:1 is with: {AGENDA_USAGE}. You typed: `{quote(text, 300)}`")
+                ack(
+                    text=f"Mention who the 1:1 is with: {AGENDA_USAGE}. You typed: `{quote(from_slack(text), 300)}`"
+                )
             return
         other = person_for(session, deps, workspace, users[0])
         row = schedule.oneonone_between(session=session, workspace_id=workspace.id, a=me.id, b=other.id)
         if row is None:
             ack(
                 text=f"You have no peer 1:1 with {mention(other)}. A PM starts one with "
-                f"`/oneonone {mention(other)} every 6 weeks on Tuesday`. You typed: `{quote(text, 300)}`"
+                f"`/oneonone {mention(other)} every 6 weeks on Tuesday`. You typed: `{quote(from_slack(text), 300)}`"
             )
             return
         # Only the first mention says who the 1:1 is with; the rest of the text is the item, as typed.
-        item_text = _MENTION.sub("", text, count=1).strip()
+        item_text = from_slack(_MENTION.sub("", text, count=1)).strip()
         if not item_text:
             items = schedule.open_items(session=session, oneonone_id=row.id)
             listed = "\n".join(f"• {quote(i.text, 300)}" for i in items) or "_Nothing yet._"
@@ -203,7 +207,7 @@ def agenda_command(
         if len(item_text) > ITEM_LIMIT:
             ack(
                 text=f"Please keep an agenda item under {ITEM_LIMIT:,} characters (yours has {len(item_text):,}). "
-                f"You typed: `{quote(text, 300)}`"
+                f"You typed: `{quote(from_slack(text), 300)}`"
             )
             return
         item = schedule.add_item(session=session, oneonone=row, added_by=me, text=item_text)

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from handlers import blocks
 from handlers.common import actor, deps_of, mention, person_for
-from handlers.text import escape, quote, strip_mentions, user_ids_in
+from handlers.text import escape, from_slack, quote, strip_mentions, user_ids_in
 from storage import people
 from storage.db import session_scope
 
@@ -52,7 +52,7 @@ def partnerbot_command(
             )
             return
         if sub not in ("pm add", "pm remove", "admin add"):
-            ack(text=f"I didn't understand “{quote(text, 200)}”. {USAGE}")
+            ack(text=f"I didn't understand “{quote(from_slack(text), 200)}”. {USAGE}")
             return
         if not me.is_admin:
             admins = [
@@ -62,21 +62,21 @@ def partnerbot_command(
             ack(
                 text="Only an admin can change who the PMs and admins are"
                 + (f" (admins here: {', '.join(admins)})." if admins else ".")
-                + f" You typed: `{quote(text, 200)}`"
+                + f" You typed: `{quote(from_slack(text), 200)}`"
             )
             return
         ids = user_ids_in(text)
         if not ids:
             ack(
                 text=f"Name the person with an @-mention picked from Slack's list, e.g. `/partnerbot {sub} @dana`. "
-                f"You typed: `{quote(text, 200)}`"
+                f"You typed: `{quote(from_slack(text), 200)}`"
             )
             return
         target = person_for(session, deps, workspace, ids[0])
         if not target.name:
             ack(
                 text=f"Slack doesn't know the user {mention(ids[0])}, so I changed nothing. "
-                f"You typed: `{quote(text, 200)}`"
+                f"You typed: `{quote(from_slack(text), 200)}`"
             )
             return
         if sub == "admin add":
@@ -99,7 +99,7 @@ def partnerbot_command(
             )
             return
         people.set_pm(session=session, person=target, is_pm=True)
-        area_name = strip_mentions(" ".join(words[2:])).strip()
+        area_name = from_slack(strip_mentions(" ".join(words[2:]))).strip()
         if area_name:
             area = people.ensure_area(session=session, workspace_id=workspace.id, name=area_name)
             area.pm_id = target.id

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.common import actor, deps_of
 from handlers.logging_flow import log_and_reply
-from handlers.text import quote
+from handlers.text import from_slack, quote
 from handlers.views.request_form import open_request_form
 from handlers.views.request_modal_builder import Answers
 from storage import people
@@ -21,7 +21,7 @@ from storage.db import session_scope
 def request_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
-    text = (body.get("text") or "").strip()
+    text = from_slack(body.get("text") or "").strip()
     if text.lower() in ("help", "?", "-h", "--help"):
         ack(text="Partnerbot help", blocks=blocks.help_blocks())
         return

@@ -13,7 +13,7 @@ from sqlmodel import select
 from handlers.blocks import context, pack, request_action_buttons, section, sections
 from handlers.common import actor, deps_of, mention
 from handlers.standing import money_text, occurrence_line
-from handlers.text import clip, escape, quote
+from handlers.text import clip, escape, from_slack, quote
 from handlers.thanks import and_list, customers_of, local_date
 from storage import decisions, people
 from storage import requests as store
@@ -51,7 +51,7 @@ def status_text(listed: decisions.Listed, tz: str) -> str:
 def requests_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
-    typed = " ".join((body.get("text") or "").split())
+    typed = " ".join(from_slack(body.get("text") or "").split())
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)
@@ -97,14 +97,17 @@ def request_detail(session, workspace_id: int, request_id: int, me: Person, type
     area = session.get(ProductArea, request.area_id)
     stats = store.request_stats(session=session, request_id=request.id)
     occurrences = store.occurrences_of(session=session, request_id=request.id)
-    ids = {o.logged_by_id for o in occurrences}
+    ids = {o.logged_by_id for o in occurrences} | {o.raised_by_id for o in occurrences if o.raised_by_id}
     who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))} if ids else {}
     label = decisions.STATUS_LABELS.get(request.status, request.status)
     header = (
         f"*#{request.id} {escape(request.title)}* ({escape(area.name)}) — *{label}* · {stats_text(stats)}"
         + (f"\n_Why not yet:_ {quote(request.status_reason, 300)}" if request.status == "not_yet" else "")
     )
-    lines = [f"• {occurrence_line(o, who.get(o.logged_by_id), request.title)}" for o in reversed(occurrences)]
+    lines = [
+        f"• {occurrence_line(o, who.get(o.logged_by_id), request.title, who.get(o.raised_by_id))}"
+        for o in reversed(occurrences)
+    ]
     listed = ["*Every occurrence, newest first*", *lines]
     blocks = [section(header), *sections(listed, most=DETAIL_BLOCKS)]
     shown = sum(len(group) for group in pack(listed)[:DETAIL_BLOCKS]) - 1

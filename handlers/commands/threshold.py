@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from handlers.commands.focus import pm_refusal
 from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.standing import rule_text
-from handlers.text import escape, quote
+from handlers.text import escape, from_slack, quote
 from storage import people, thresholds
 from storage.db import session_scope
 from storage.models import Person
@@ -42,7 +42,7 @@ def describe(area, pm: Person | None) -> str:
 def threshold_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
-    text = " ".join((body.get("text") or "").split())
+    text = " ".join(from_slack(body.get("text") or "").split())
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)

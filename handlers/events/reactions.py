@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks import button, section
-from handlers.common import actor, deps_of, fetch_message, person_for
+from handlers.common import actor, deps_of, fetch_message, mention_names, person_for
 from handlers.shortcuts.log_request import message_text
 from handlers.text import quote
 from handlers.views.request_form import open_request_form
@@ -26,7 +26,7 @@ def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContex
     item = event["item"]
     channel, ts, user = item.get("channel", ""), item.get("ts", ""), event.get("user", "")
     message = fetch_message(client, channel, ts)
-    text = message_text(message) if message else ""
+    text = message_text(message, mention_names(client)) if message else ""
     preview = f"> {quote(text, 400)}" if text else "(I couldn't read that message; you can type the request.)"
     value = json.dumps({"c": channel, "t": ts})
     client.chat_postMessage(
@@ -77,7 +77,7 @@ def reaction_log_button(
             trigger_id=body.get("trigger_id", ""),
             workspace=workspace,
             person=person,
-            text=message_text(message),
+            text=message_text(message, mention_names(client)),
             source="reaction",
             channel_id=channel,
             message_ts=ts,

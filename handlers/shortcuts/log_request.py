@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from logging import Logger
 from typing import Any
 
@@ -9,22 +10,22 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.common import actor, deps_of, person_for
+from handlers.common import actor, deps_of, mention_names, person_for
+from handlers.text import from_slack
 from handlers.views.request_form import open_request_form
 from storage.db import session_scope
 
 CALLBACK_ID = "log_request"
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """The message's words; for messages made of blocks or attachments only, their text."""
+def message_text(message: dict[str, Any], names: Callable[[str], str] | None = None) -> str:
+    """The message's words as its author wrote them (Slack's markup decoded: mentions by name, `&` not
+    `&amp;`); for messages made of attachments only, their text."""
     text = message.get("text") or ""
-    if text.strip():
-        return text
-    parts = []
-    for attachment in message.get("attachments") or []:
-        parts.append(attachment.get("text") or attachment.get("fallback") or "")
-    return "\n".join(p for p in parts if p)
+    if not text.strip():
+        parts = [a.get("text") or a.get("fallback") or "" for a in message.get("attachments") or []]
+        text = "\n".join(p for p in parts if p)
+    return from_slack(text, names)
 
 
 def log_request_shortcut(
@@ -52,7 +53,7 @@ def log_request_shortcut(
             trigger_id=body.get("trigger_id", ""),
             workspace=workspace,
             person=person,
-            text=message_text(message),
+            text=message_text(message, mention_names(client)),
             source="shortcut",
             channel_id=channel_id,
             message_ts=ts,

@@ -131,27 +131,53 @@ def test_huge_request_with_channel_ping_is_stored_whole_and_echoed_safely(server
     view = fake.wait_for(lambda: d.opened_views())[-1]
     field = next(b for b in view["blocks"] if b.get("block_id") == "request")["element"]
     assert len(field["initial_value"]) <= 3000  # Slack's input limit; the whole text is kept in the draft
-    assert "10,000 characters" in json.dumps(view)
+    assert f"{len(text) - 2:,} characters" in json.dumps(view)  # "<!channel>" is stored as "@channel"
     d.submit("U3AM", view, {"customer": "Initech"})
     occ = fake.wait_for(lambda: occurrences(server.engine))[0]
-    assert occ.source_text == text  # stored whole
+    # Stored whole, as the person typed it: Slack's `<!channel>` markup is the words "@channel".
+    assert occ.source_text == "@channel" + text[len("<!channel>") :]
     fake.wait_for(lambda: [c for c in dm_posts(fake, "U3AM") if "Logged for" in blocks_text(c)])
     sent = [c for c in fake.calls if c.method.startswith("chat.")]
     assert sent and not any(PING.search(json.dumps(c.args)) for c in sent)  # echoed, never pinging
-    assert "&lt;!channel&gt;" in fake.all_text()
+    assert "@channel please look" in fake.all_text()
+
+
+def test_slack_markup_in_a_command_is_stored_as_typed_and_never_pings(server):
+    d, fake = server.driver, server.fake
+    # What Slack sends for: "@channel P&L export <fast> for @bob, see docs"
+    d.command(
+        "U3AM",
+        "/request",
+        "<!channel> P&amp;L export &lt;fast&gt; for <@UBOB|bob>, see <https://x.test/p?a=1&amp;b=2|docs>",
+    )
+    view = fake.wait_for(lambda: d.opened_views())[-1]
+    prefilled = next(b for b in view["blocks"] if b.get("block_id") == "request")["element"]["initial_value"]
+    assert prefilled == "@channel P&L export <fast> for @bob, see docs (https://x.test/p?a=1&b=2)"
+    d.submit("U3AM", view, {"customer": "R&D <Labs>"})
+    occ = fake.wait_for(lambda: occurrences(server.engine))[0]
+    assert occ.text == prefilled and occ.customer == "R&D <Labs>"
+    receipt = fake.wait_for(lambda: [c for c in dm_posts(fake, "U3AM") if "Logged for" in blocks_text(c)])[0]
+    shown = blocks_text(receipt)
+    assert "P&amp;L export &lt;fast&gt; for @bob" in shown and "R&amp;D &lt;Labs&gt;" in shown
+    assert not any(PING.search(json.dumps(c.args)) for c in fake.calls if c.method.startswith("chat."))
 
 
 def test_message_shortcut_keeps_permalink_and_author(server):
     d, fake = server.driver, server.fake
     fake.add_user("U4AUTHOR", name="Casey Customer-Voice")
     message = {
-        "text": "Customer asked again for a Salesforce sync",
+        "text": "<@U4AUTHOR> here: customer asked again for a Salesforce sync &amp; HubSpot",
         "user": "U4AUTHOR",
         "ts": "1700000000.000100",
     }
     assert d.shortcut("U5LOGGER", message, channel="C0DEALS").status == 200
     view = fake.wait_for(lambda: d.opened_views())[-1]
     assert "Salesforce sync" in json.dumps(view) and "this message" in json.dumps(view)
+    field = next(b for b in view["blocks"] if b.get("block_id") == "request")["element"]
+    assert (
+        field["initial_value"]
+        == "@Casey Customer-Voice here: customer asked again for a Salesforce sync & HubSpot"
+    )
     d.submit("U5LOGGER", view, {"customer": "Umbrella"})
     occ = fake.wait_for(lambda: occurrences(server.engine))[0]
     assert occ.source == "shortcut" and occ.channel_id == "C0DEALS" and occ.message_ts == "1700000000.000100"
@@ -161,6 +187,8 @@ def test_message_shortcut_keeps_permalink_and_author(server):
         logger = s.get(Person, occ.logged_by_id)
     assert author.slack_user_id == "U4AUTHOR" and author.name == "Casey Customer-Voice"
     assert logger.slack_user_id == "U5LOGGER"
+    detail = json.dumps(d.command("U5LOGGER", "/requests", f"#{occ.request_id}").json)
+    assert "<@U5LOGGER> (raised by <@U4AUTHOR>)" in detail and "*Umbrella*" in detail
 
 
 def test_closing_the_form_sends_back_what_was_typed(server):
