@@ -96,7 +96,8 @@ EMOJI = {
     "arrows_counterclockwise": "🔄",
 }
 # How far the shell's clock moves between runs of the scheduler when time is advanced.
-SHELL_CLOCK_STEP = timedelta(hours=1)
+SHELL_CLOCK_STEP = timedelta(hours=3)  # well inside the 24 h a missed digest is still sent
+SHELL_CLOCK_MOST = timedelta(days=366)
 TIME_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 HELP = """\
   /command text        run a slash command: /request <text>, /request help, /focus, /partnerbot help,
@@ -668,6 +669,11 @@ class Shell:
     def ask(self, prompt: str) -> str:
         line = self.read_line(prompt)
         stripped = line.strip()
+        while re.fullmatch(r":(?!submit$|cancel$)[a-z]+(\s.*)?", stripped):
+            # A shell verb typed inside a form is not an answer (a real `:` answer starts with a space).
+            self.say(f"    (“{stripped}” is a shell command; finish the form with :submit or :cancel first)")
+            line = self.read_line(prompt)
+            stripped = line.strip()
         if stripped == ":cancel":
             raise Cancelled
         if stripped == ":submit":
@@ -748,7 +754,8 @@ class Shell:
             desc = f" — {desc}" if desc else ""
             self.say(f"    {n}) [{mark}] {text_of(option.get('text'), self.names)}{desc}")
         how = "numbers, comma-separated" if multiple else "a number"
-        line = self.ask(f"  choose ({how}; Enter keeps [x]): ").strip()
+        keep = "Enter keeps the ones marked [x]" if chosen - {None} else "Enter leaves it empty"
+        line = self.ask(f"  choose ({how}; {keep}): ").strip()
         if not line:
             return None, True
         picked = []
@@ -812,6 +819,9 @@ class Shell:
             delta = parse_delta(arg)
         except ValueError:
             self.say(f"I can't read “{arg}” as a time. Try :time +7d, :time +3h or :time +30m")
+            return
+        if delta > SHELL_CLOCK_MOST:
+            self.say(f"That's further than I move the clock at once (at most {SHELL_CLOCK_MOST.days} days).")
             return
         from bot.clock import run_due
         from storage.models import advance_clock, utcnow

@@ -22,17 +22,17 @@ QUESTION_LABELS = {
 HELP_TEXT = """*Partnerbot* keeps customer requests where they happen and tells you honestly where they stand.
 
 *Everyone*
-• `/request <what the customer needs>` — log a request (a short form asks the follow-up questions; skip any, I'll ask later)
+• `/request [what the customer needs]` — log a request (a short form asks the follow-up questions; skip any, I'll ask later)
 • Message menu ⋯ → *Log as request* — log any Slack message as a request, keeping a link to it
 • `/requests mine` — your requests and where each stands
 • `/focus` — what each product area is focused on right now
 • `/request help`, `/partnerbot help` — this help
 
 *PMs*
-• `/focus <area>: <focus>` — set an area's current focus
-• `/threshold` — show thresholds; `/threshold <area> <N> in <D> days`, `/threshold <area> over $<amount>`
+• `/focus [area]: [focus]` — set an area's current focus
+• `/threshold` — show thresholds; `/threshold [area] [N] in [D] days`, `/threshold [area] over $[amount]`
 • `/requests [area]` — an area's requests with count, customers and money; act on them
-• `/digest` — your threshold digest schedule; `/oneonone @user every 6 weeks on Tuesday`, `/agenda @user <item>`
+• `/digest` — your threshold digest schedule; `/oneonone @user every 6 weeks on Tuesday`, `/agenda @user [item]`
 
 *Admins*
 • `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`

@@ -155,7 +155,7 @@ def digest_blocks(data: DigestData, *, preview: bool = False) -> list[dict[str, 
         return [
             section(
                 "You don't own a product area yet, so there is nothing to digest. "
-                "Set one up with `/focus <area>: <focus>`."
+                "Set one up with `/focus [area]: [focus]`."
             )
         ]
     since = local_text(data.since, data.pm.tz)
@@ -291,7 +291,7 @@ def agenda_blocks(data: AgendaData, questions: list[str]) -> list[dict[str, Any]
     if hidden > 0:
         blocks.append(context(f"…and {hidden} more open items (`/agenda <@{sh.slack_user_id}>` lists them)."))
     if not data.items and not data.carried:
-        blocks.append(context("No items added yet. Add one below or with `/agenda @user <item>`."))
+        blocks.append(context("No items added yet. Add one below or with `/agenda @user [item]`."))
     blocks.append(section("*Questions to ask*\n" + "\n".join(f"• {escape(q)}" for q in questions)))
     blocks.append(
         {

@@ -153,7 +153,7 @@ def agenda_add_submission(
     except (ValueError, TypeError):
         ack(
             response_action="errors",
-            errors={"item": "This form lost track of its 1:1; use `/agenda @user <item>`."},
+            errors={"item": "This form lost track of its 1:1; use `/agenda @user [item]`."},
         )
         return
     deps = deps_of(context)

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from handlers import blocks
 from handlers.common import actor, deps_of
 from handlers.logging_flow import reweigh_late_amount
+from handlers.views.request_modal_builder import CUSTOMER_LIMIT
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import Occurrence
@@ -122,6 +123,12 @@ def followup_answer_submission(
     if not text:
         ack(response_action="errors", errors={"answer": "Please type an answer, or close this form to skip."})
         return
+    if field == "customer" and len(" ".join(text.split())) > CUSTOMER_LIMIT:
+        ack(
+            response_action="errors",
+            errors={"answer": f"Please keep the customer's name under {CUSTOMER_LIMIT} characters."},
+        )
+        return
     money = None
     if field == "amount":
         try:
@@ -139,7 +146,7 @@ def followup_answer_submission(
         if field == "amount" and money:
             occ.amount_cents, occ.currency, occ.amount_text = money.cents, money.currency, text[:255]
         elif field == "customer":
-            occ.customer = " ".join(text.split())[:255]
+            occ.customer = " ".join(text.split())
         elif field in ("root_problem", "focus_tie"):
             setattr(occ, field, text)
         else:

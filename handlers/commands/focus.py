@@ -1,4 +1,4 @@
-"""`/focus`: every area's current focus; a PM sets one with `/focus <area>: <focus>`."""
+"""`/focus`: every area's current focus; a PM sets one with `/focus [area]: [focus]`."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def focus_command(
                 + (
                     "\n".join(lines)
                     if lines
-                    else "_No product areas yet._ A PM sets one with `/focus <area>: <focus>`."
+                    else "_No product areas yet._ A PM sets one with `/focus [area]: [focus]`."
                 )
             )
             return
@@ -55,7 +55,7 @@ def focus_command(
                 )
                 return
             ack(
-                text=f"Write it as `/focus <area>: <focus>`, e.g. `/focus Reporting: self-serve dashboards`. "
+                text=f"Write it as `/focus [area]: [focus]`, e.g. `/focus Reporting: self-serve dashboards`. "
                 f"You typed: `{quote(text, 300)}`"
             )
             return
@@ -64,7 +64,7 @@ def focus_command(
             return
         name, focus = (part.strip() for part in text.split(":", 1))
         if not name or not focus:
-            ack(text=f"Both parts are needed: `/focus <area>: <focus>`. You typed: `{quote(text, 300)}`")
+            ack(text=f"Both parts are needed: `/focus [area]: [focus]`. You typed: `{quote(text, 300)}`")
             return
         if len(focus) > FOCUS_LIMIT:
             ack(

@@ -1,5 +1,5 @@
 """Peer 1:1s: `/oneonone @user every 6 weeks on Tuesday`, `/oneonone list`, `/oneonone cancel @user`
-(PMs), and `/agenda @user <item>` (either person) to add to the next meeting's agenda."""
+(PMs), and `/agenda @user [item]` (either person) to add to the next meeting's agenda."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from storage.models import AgendaItem, OneOnOne, Person, utcnow
 
 USAGE = (
     "`/oneonone @user every 6 weeks on Tuesday` (every 1–12 weeks, default 6, on Tuesday), "
-    "`/oneonone list`, `/oneonone cancel @user`; add to the agenda with `/agenda @user <item>`"
+    "`/oneonone list`, `/oneonone cancel @user`; add to the agenda with `/agenda @user [item]`"
 )
-AGENDA_USAGE = "`/agenda @user <item>` (add to your next 1:1 with them), `/agenda @user` (what's on it)"
+AGENDA_USAGE = "`/agenda @user [item]` (add to your next 1:1 with them), `/agenda @user` (what's on it)"
 ITEM_LIMIT = 2000
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -169,7 +169,7 @@ def oneonone_command(
         ack(
             text=f"{verb} your peer 1:1 with {mention(other)}: {cadence_text(row)}. "
             f"Next: *{day_text(row.next_meeting)}*. I'll post the agenda to a group DM with you both "
-            f"{agenda_when}. Either of you can add to it with `/agenda {mention(other)} <item>`."
+            f"{agenda_when}. Either of you can add to it with `/agenda {mention(other)} [item]`."
         )
 
 

@@ -106,4 +106,4 @@ def partnerbot_command(
             session.add(area)
             ack(text=f"{mention(target)} is now a PM and owns *{escape(area.name)}*.")
         else:
-            ack(text=f"{mention(target)} is now a PM. They can set a focus with `/focus <area>: <focus>`.")
+            ack(text=f"{mention(target)} is now a PM. They can set a focus with `/focus [area]: [focus]`.")

@@ -1,4 +1,4 @@
-"""`/request <text>`: open the request form, prefilled; `/request help` explains the commands."""
+"""`/request [text]`: open the request form, prefilled; `/request help` explains the commands."""
 
 from __future__ import annotations
 

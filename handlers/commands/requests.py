@@ -26,7 +26,7 @@ LIST_LIMIT = 40
 MINE_LIMIT = 30
 DETAIL_BLOCKS = 44  # occurrence blocks in `/requests #N`, beside the header, a note and the buttons
 USAGE = (
-    "`/requests <area>` for an area's requests, `/requests #<number>` for one request with every occurrence, "
+    "`/requests [area]` for an area's requests, `/requests #[number]` for one request with every occurrence, "
     "`/requests mine` for yours, `/requests` for every area"
 )
 
@@ -121,7 +121,7 @@ def request_detail(session, workspace_id: int, request_id: int, me: Person, type
 def overview(session, areas) -> dict[str, Any]:
     if not areas:
         return {
-            "text": "No product areas yet, so no requests to list. A PM creates one with `/focus <area>: <focus>`; "
+            "text": "No product areas yet, so no requests to list. A PM creates one with `/focus [area]: [focus]`; "
             "`/requests mine` shows what you logged."
         }
     lines = []
@@ -144,7 +144,7 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
     pm = session.get(Person, area.pm_id) if area.pm_id else None
     owner = f" ({mention(pm)})" if pm else ""
     if not listed:
-        text = f"No requests in *{escape(area.name)}*{owner} yet. Anyone can log one with `/request <what the customer needs>`."
+        text = f"No requests in *{escape(area.name)}*{owner} yet. Anyone can log one with `/request [what the customer needs]`."
         return {"text": text}
     limit = PM_LIMIT if me.is_pm else LIST_LIMIT
     header = f"*{escape(area.name)}*{owner} — {len(listed)} request{'s' if len(listed) != 1 else ''}"
@@ -178,7 +178,7 @@ def mine(session, workspace_id: int, me: Person) -> dict[str, Any]:
     rows = decisions.person_requests(session=session, workspace_id=workspace_id, person_id=me.id)
     if not rows:
         return {
-            "text": "You haven't logged any requests yet. Log one with `/request <what the customer needs>`, "
+            "text": "You haven't logged any requests yet. Log one with `/request [what the customer needs]`, "
             "or from any message: ⋯ → *Log as request*."
         }
     lines = []

@@ -1,4 +1,4 @@
-"""`/threshold`: each area's rules; a PM sets `<area> <N> in <D> days` and/or `<area> over $<amount>`."""
+"""`/threshold`: each area's rules; a PM sets `[area] [N] in [D] days` and/or `[area] over $[amount]`."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from storage.models import Person
 from storage.money import AmountError, format_money, parse_amount
 
 USAGE = (
-    "`/threshold <area> <N> in <D> days`, `/threshold <area> over $<amount>` (either or both, e.g. "
-    "`/threshold Reporting 5 in 30 days over $100k`), `/threshold <area> over off`, "
-    "`/threshold <area> alerts digest|immediate`"
+    "`/threshold [area] [N] in [D] days`, `/threshold [area] over $[amount]` (either or both, e.g. "
+    "`/threshold Reporting 5 in 30 days over $100k`), `/threshold [area] over off`, "
+    "`/threshold [area] alerts digest|immediate`"
 )
 
 _RULES = re.compile(
@@ -50,7 +50,7 @@ def threshold_command(
             areas = people.list_areas(session=session, workspace_id=workspace.id)
             if not areas:
                 ack(
-                    text="No product areas yet. A PM creates one with `/focus <area>: <focus>`; the default "
+                    text="No product areas yet. A PM creates one with `/focus [area]: [focus]`; the default "
                     f"rule is {thresholds.DEFAULT_COUNT}× in {thresholds.DEFAULT_DAYS} days."
                 )
                 return

@@ -96,7 +96,7 @@ def not_yet_modal(
     focus = (
         f"your current focus (“{escape(clip(area.focus, 300))}”)"
         if area and area.focus
-        else "your current focus (none set yet: `/focus <area>: <focus>`)"
+        else "your current focus (none set yet: `/focus [area]: [focus]`)"
     )
     blocks = [
         section(request_line(request, stats)),

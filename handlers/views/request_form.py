@@ -56,7 +56,9 @@ def open_request_form(
         text=text,
         draft_id=draft.id,
         areas=areas,
-        default_area_id=areas[0].id,
+        # With several areas nothing is preselected: a request filed under the wrong PM by a hurried
+        # Enter is worse than being asked to pick.
+        default_area_id=areas[0].id if len(areas) == 1 else None,
         full_length=len(text),
         permalink=permalink,
     )

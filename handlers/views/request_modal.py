@@ -13,7 +13,7 @@ from handlers.common import actor, deps_of
 from handlers.logging_flow import answers_from_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.views.repeat_builder import NEW, read_choice
-from handlers.views.request_modal_builder import Answers, draft_id_of, read_answers
+from handlers.views.request_modal_builder import CUSTOMER_LIMIT, Answers, draft_id_of, read_answers
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
@@ -30,6 +30,11 @@ def request_modal_submission(
     errors = {}
     if not answers.text:
         errors["request"] = "Please say what the customer needs."
+    if len(answers.customer) > CUSTOMER_LIMIT:
+        errors["customer"] = (
+            f"Please keep the customer's name under {CUSTOMER_LIMIT} characters (this has "
+            f"{len(answers.customer):,}); details fit in the root problem or impact."
+        )
     try:
         money = parse_amount(answers.amount_text)
     except AmountError as e:

@@ -12,6 +12,7 @@ from storage.requests import FREQUENCIES, IMPACTS
 
 CALLBACK_ID = "request_modal"
 INPUT_LIMIT = 3000  # Slack's limit for a plain_text_input
+CUSTOMER_LIMIT = 255  # what Occurrence.customer keeps
 
 
 def _option(value: str, text: str) -> dict[str, Any]:
@@ -27,15 +28,16 @@ def _text_input(
     optional: bool = True,
     placeholder: str = "",
     hint: str = "",
+    max_length: int = INPUT_LIMIT,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": "value",
         "multiline": multiline,
-        "max_length": INPUT_LIMIT,
+        "max_length": max_length,
     }
     if initial:
-        element["initial_value"] = clip(initial, INPUT_LIMIT)
+        element["initial_value"] = clip(initial, max_length)
     if placeholder:
         element["placeholder"] = {"type": "plain_text", "text": plain(placeholder, 150)}
     block: dict[str, Any] = {
@@ -53,7 +55,7 @@ def _text_input(
 def focus_line(areas: list[ProductArea]) -> str:
     with_focus = [a for a in areas if a.focus]
     if not with_focus:
-        return "_No current focus has been set yet. A PM sets it with `/focus <area>: <focus>`._"
+        return "_No current focus has been set yet. A PM sets it with `/focus [area]: [focus]`._"
     if len(areas) == 1:
         return f"*Current focus:* {escape(clip(areas[0].focus, 1500))}"
     lines = [f"*{escape(a.name)}:* {escape(clip(a.focus, 400))}" for a in with_focus]
@@ -102,7 +104,12 @@ def request_modal(
         )
     if len(areas) > 1:
         options = [_option(str(a.id), a.name) for a in areas[:100]]
-        element: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": "value",
+            "options": options,
+            "placeholder": {"type": "plain_text", "text": "Pick the product area"},
+        }
         initial = next((o for o in options if o["value"] == str(default_area_id)), None)
         if initial:
             element["initial_option"] = initial
@@ -117,7 +124,11 @@ def request_modal(
         )
     blocks.append(
         _text_input(
-            "customer", "Customer / account", initial=values.get("customer", ""), placeholder="e.g. Acme Corp"
+            "customer",
+            "Customer / account",
+            initial=values.get("customer", ""),
+            placeholder="e.g. Acme Corp",
+            max_length=CUSTOMER_LIMIT,
         )
     )
     blocks.append(
@@ -223,7 +234,7 @@ def read_answers(view: dict[str, Any]) -> Answers:
     return Answers(
         text=str(_value(values, "request")).strip(),
         area_id=int(area) if str(area).isdigit() else None,
-        customer=" ".join(str(_value(values, "customer")).split())[:255],
+        customer=" ".join(str(_value(values, "customer")).split()),
         amount_text=str(_value(values, "amount")).strip(),
         frequency=frequency if frequency in FREQUENCIES else "",
         frequency_detail=str(_value(values, "frequency_detail")).strip(),

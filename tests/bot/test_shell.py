@@ -109,7 +109,7 @@ def test_request_help_and_bad_input_never_crash(tmp_path):
     )
     out = run_shell(tmp_path, script + "\n")
     assert "bot → @dana (only you):" in out
-    assert "/request what the customer needs" in out and "/partnerbot help" in out
+    assert "/request [what the customer needs]" in out and "/partnerbot help" in out
     assert "I don't know “:frobnicate”. Try :help" in out
     assert "“hello there” isn't a command. Type a slash command like /request hello there" in out
     assert "(there are no buttons to click" in out
@@ -183,7 +183,7 @@ def test_shortcut_logs_a_message_with_its_link_and_author(tmp_path):
     assert "From this message (https://fake.slack.com/archives/C0GENERAL/" in out
     assert "bot → @pat (DM):" in out
     [occ] = occurrences(tmp_path)
-    assert occ.source == "shortcut" and occ.text == "Globex wants SSO <!channel>"
+    assert occ.source == "shortcut" and occ.text == "Globex wants SSO @channel"  # as typed in Slack
     assert occ.permalink.startswith("https://fake.slack.com/archives/C0GENERAL/")
 
 
@@ -199,7 +199,7 @@ def test_plain_python_m_bot_without_tokens_opens_the_shell(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "dana> /request help" in done.stdout
-    assert "/request what the customer needs" in done.stdout
+    assert "/request [what the customer needs]" in done.stdout
     assert (tmp_path / "partnerbot.db").exists()  # the default SQLite file
 
 
@@ -358,7 +358,7 @@ def test_a_failing_listener_is_reported_and_the_shell_goes_on(tmp_path):
     assert "(Slack would show: the app failed to respond — HTTP 500)" in text
     assert "Sorry — something went wrong on my side. Here is what you typed" in text
     assert "> /boom it broke" in text
-    assert "dana> /request help" in text and "/request what the customer needs" in text
+    assert "dana> /request help" in text and "/request [what the customer needs]" in text
 
 
 def test_the_same_thing_step_answered_by_number(tmp_path):

@@ -102,9 +102,7 @@ def test_requests_lists_an_area_with_counts_customers_money_and_buttons_for_pms(
     assert not buttons_in(other) and "PMs see buttons here" in json.dumps(other)
     # Unknown areas and empty areas say so, echoing what was typed.
     unknown = d.command("UANA", "/requests", "Billing <!channel>")
-    assert (
-        "no area called “Billing &lt;!channel&gt;”" in unknown.text and "(areas: Reporting)" in unknown.text
-    )
+    assert "no area called “Billing @channel”" in unknown.text and "(areas: Reporting)" in unknown.text
     d.command("UPM", "/focus", "Billing: invoices")
     assert "No requests in *Billing*" in d.command("UANA", "/requests", "Billing").text
     assert "Requests by area" in d.command("UANA", "/requests").text

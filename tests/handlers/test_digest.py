@@ -190,10 +190,7 @@ def test_digest_command_shows_sets_and_refuses(bolt):
         assert (pm.digest_cadence, pm.digest_weekday, pm.digest_hour) == ("weekly", 3, 14)
     assert "*off*" in d.command("UPM", "/digest", "off").text
     bad = d.command("UPM", "/digest", "fortnightly on <!here> at 25")
-    assert (
-        "You typed: `fortnightly on &lt;!here&gt; at 25`" in bad.text
-        and "/digest weekly monday 9" in bad.text
-    )
+    assert "You typed: `fortnightly on @here at 25`" in bad.text and "/digest weekly monday 9" in bad.text
     assert "25" in d.command("UPM", "/digest", "daily 25").text
     with Session(bolt.deps.engine) as s:
         assert s.exec(select(Person).where(Person.slack_user_id == "UPM")).one().digest_cadence == "off"

@@ -79,10 +79,7 @@ def test_oneonone_command_validates_and_lists(bolt):
     refused = d.command("USAM", "/oneonone", "<@UPM|pat> every 4 weeks")
     assert "Only PMs" in refused.text and "every 4 weeks" in refused.text
     too_long = d.command("UPM", "/oneonone", "<@USAM|sam> every 13 weeks on Tuesday")
-    assert (
-        "1–12 weeks" in too_long.text
-        and "You typed: `&lt;@USAM|sam&gt; every 13 weeks on Tuesday`" in too_long.text
-    )
+    assert "1–12 weeks" in too_long.text and "You typed: `@sam every 13 weeks on Tuesday`" in too_long.text
     nobody = d.command("UPM", "/oneonone", "sam every 6 weeks")
     assert "Mention one person" in nobody.text and "sam every 6 weeks" in nobody.text
     assert "someone else" in d.command("UPM", "/oneonone", "<@UPM|me> weekly").text
@@ -111,7 +108,7 @@ def test_agenda_posted_once_to_the_group_dm_with_everything(bolt):
     assert "Added to your 1:1 with <@UPM>" in added.text
     d.command("UPM", "/agenda", "<@USAM|sam> Q1 roadmap preview")
     listing = d.command("UPM", "/agenda", "<@USAM|sam>")
-    assert "Acme renewal &lt;!channel&gt;" in listing.text and "Q1 roadmap preview" in listing.text
+    assert "Acme renewal @channel" in listing.text and "Q1 roadmap preview" in listing.text
     assert "Mention who" in d.command("UPM", "/agenda", "just some words").text
 
     due = schedule.agenda_at(meeting.next_meeting, "America/New_York")
@@ -136,7 +133,7 @@ def test_agenda_posted_once_to_the_group_dm_with_everything(bolt):
     assert "Custom fiscal calendars" in text and "Needs the new ledger first" in text
     assert "Self-serve dashboards for finance teams" in text
     assert "Someone else's request" not in text
-    assert "Talk about the Acme renewal &lt;!channel&gt;" in text and "<!channel>" not in text
+    assert "Talk about the Acme renewal @channel" in text and "<!channel>" not in text
     assert all(q in text for q in QUESTIONS[:3]) and QUESTIONS[3] not in text
     buttons = buttons_in(posts[0].args["blocks"])
     done = [b for b in buttons if b["action_id"] == "agenda_done"]

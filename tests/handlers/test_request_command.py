@@ -94,3 +94,27 @@ def test_empty_command_with_a_broken_form_says_so(fake_slack, sqlite_url):
     assert "try `/request` again" in client.chat_postEphemeral.call_args.kwargs["text"]
     with Session(deps.engine) as s:
         assert s.exec(select(Occurrence)).all() == []
+
+
+def test_a_too_long_customer_is_refused_on_its_field_not_cut(bolt):
+    d = bolt.driver
+    d.command("U1", "/request", "SSO")
+    view = d.opened_views()[-1]
+    customer = next(b for b in view["blocks"] if b.get("block_id") == "customer")
+    assert customer["element"]["max_length"] == 255  # Slack enforces it in the form
+    reply = d.submit("U1", view, {"customer": "A" * 1000})
+    assert reply.json["response_action"] == "errors" and "1,000" in reply.json["errors"]["customer"]
+    with Session(bolt.deps.engine) as s:
+        assert s.exec(select(Occurrence)).all() == []
+    d.submit("U1", view, {"customer": "Acme " * 40})
+    with Session(bolt.deps.engine) as s:
+        assert s.exec(select(Occurrence)).one().customer == ("Acme " * 40).strip()
+
+
+def test_with_several_areas_none_is_preselected(bolt):
+    d = bolt.driver
+    d.command("U1", "/partnerbot", "pm add <@U1|me> Reporting")
+    d.command("U1", "/focus", "Billing: invoices")
+    d.command("U2", "/request", "CSV export")
+    area = next(b for b in d.opened_views()[-1]["blocks"] if b.get("block_id") == "area")
+    assert "initial_option" not in area["element"] and area["optional"] is False
