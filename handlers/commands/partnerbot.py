@@ -11,8 +11,9 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.common import actor, deps_of, mention, person_for
 from handlers.text import escape, from_slack, quote, strip_mentions, user_ids_in
-from storage import people
+from storage import outbox, people
 from storage.db import session_scope
+from storage.models import Person, utcnow
 
 USAGE = (
     "Try `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`, "
@@ -85,6 +86,9 @@ def partnerbot_command(
             ack(text=f"{mention(target)} is now an admin.")
             return
         if sub == "pm remove":
+            if not target.is_pm:
+                ack(text=f"{mention(target)} isn't a PM, so nothing changed.")
+                return
             released = people.set_pm(session=session, person=target, is_pm=False)
             names = ", ".join(f"*{escape(a.name)}*" for a in released)
             ack(
@@ -98,12 +102,55 @@ def partnerbot_command(
                 )
             )
             return
+        was_pm = target.is_pm
         people.set_pm(session=session, person=target, is_pm=True)
         area_name = from_slack(strip_mentions(" ".join(words[2:]))).strip()
+        extra = [f"{mention(u)} was not changed: one person at a time." for u in ids[1:2]]
         if area_name:
             area = people.ensure_area(session=session, workspace_id=workspace.id, name=area_name)
+            before = session.get(Person, area.pm_id) if area.pm_id and area.pm_id != target.id else None
             area.pm_id = target.id
             session.add(area)
-            ack(text=f"{mention(target)} is now a PM and owns *{escape(area.name)}*.")
+            told = (
+                f"{mention(target)} {'now owns' if was_pm else 'is now a PM and owns'} *{escape(area.name)}*"
+            )
+            if before is not None:
+                told += f" (it was {mention(before)}'s; I've let them know)"
+                _tell(
+                    deps,
+                    session,
+                    before,
+                    f"{mention(me)} handed *{escape(area.name)}* over to {mention(target)}.",
+                )
+            ack(text=" ".join([told + ".", *extra]))
+            welcome = f"{mention(me)} made you the PM of *{escape(area.name)}*."
         else:
-            ack(text=f"{mention(target)} is now a PM. They can set a focus with `/focus [area]: [focus]`.")
+            ack(
+                text=" ".join(
+                    [
+                        f"{mention(target)} is now a PM. They can set a focus with `/focus [area]: [focus]`.",
+                        *extra,
+                    ]
+                )
+            )
+            welcome = f"{mention(me)} made you a PM."
+        if not was_pm or area_name:
+            _tell(
+                deps,
+                session,
+                target,
+                f":wave: {welcome} Set what you're focused on with `/focus [area]: [focus]`, your rules with "
+                "`/threshold`, and see requests with `/requests`. `/partnerbot help` has the rest.",
+            )
+
+
+def _tell(deps, session, person: Person, text: str) -> None:
+    """A DM through the outbox (sent once, retried like every other message)."""
+    outbox.enqueue(
+        session=session,
+        key=f"pm-note:{person.id}:{utcnow().isoformat()}",
+        kind="decision_summary",
+        workspace_id=person.workspace_id,
+        payload={"channel": person.slack_user_id, "text": text},
+    )
+    deps.kick()

@@ -431,3 +431,17 @@ def test_merging_into_a_not_yet_request_tells_the_newcomers_why_and_weighs_the_t
         assert [c.rule for c in s.exec(select(ThresholdCrossing))] == ["count"]
     assert "2 in 4 weeks" not in d.command("UPM", "/threshold", "Reporting 2 in 4 weeks").text
     assert "2× in 28 days" in d.command("UPM", "/threshold", "Reporting").text
+
+
+def test_handing_an_area_to_another_pm_says_so_and_tells_both(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    d.command("UADMIN", "/partnerbot", "pm add <@UQUINN|quinn>")
+    reply = d.command("UADMIN", "/partnerbot", "pm add <@UQUINN|quinn> Reporting").text
+    assert "<@UQUINN> now owns *Reporting* (it was <@UPM>'s; I've let them know)" in reply
+    bolt.deps.worker.drain()
+    assert any("handed *Reporting* over to <@UQUINN>" in t for t in texts(fake, "UPM"))
+    welcomes = [t for t in texts(fake, "UQUINN") if "made you" in t]
+    assert len(welcomes) == 2 and "the PM of *Reporting*" in welcomes[-1]
+    assert (
+        "isn't a PM, so nothing changed" in d.command("UADMIN", "/partnerbot", "pm remove <@UANA|ana>").text
+    )
