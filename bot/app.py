@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 from slack_bolt import App, BoltContext
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from bot.delivery import DeliveryWorker
-from bot.settings import Settings
+from bot.settings import WHERE_TO_GET, Settings, SettingsError
 from handlers import register_listeners
 from handlers.common import Deps
 from handlers.text import quote
@@ -58,14 +59,19 @@ def create_app(
 ) -> App:
     """`process_before_response` runs each listener to the end before answering (shell and in-process tests)."""
     deps = deps or build_deps(settings)
-    app = App(
-        # The token travels with the client (whose base_url may point at a fake Slack).
-        signing_secret=settings.signing_secret or None,
-        client=deps.client,
-        token_verification_enabled=token_verification and bool(settings.bot_token),
-        name="partnerbot",
-        process_before_response=process_before_response,
-    )
+    try:
+        app = App(
+            # The token travels with the client (whose base_url may point at a fake Slack).
+            signing_secret=settings.signing_secret or None,
+            client=deps.client,
+            token_verification_enabled=token_verification and bool(settings.bot_token),
+            name="partnerbot",
+            process_before_response=process_before_response,
+        )
+    except BoltError as e:  # auth.test refused the token: revoked, from another app, or mistyped
+        raise SettingsError(
+            f"Slack did not accept SLACK_BOT_TOKEN ({e}). Copy it again from {WHERE_TO_GET['SLACK_BOT_TOKEN']}."
+        ) from None
 
     def attach_deps(context: BoltContext, next: Any) -> None:  # noqa: A002 (Bolt's name)
         # Only hands listeners their dependencies; sessions are opened by the listeners themselves.

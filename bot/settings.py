@@ -19,6 +19,9 @@ WHERE_TO_GET = {
 }
 
 
+TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+
+
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed; the message names it and where to get it."""
 
@@ -91,3 +94,11 @@ class Settings:
             raise SettingsError(
                 "Missing required setting(s) — put them in the environment or in .env:\n" + "\n".join(lines)
             )
+        # A token pasted into the wrong variable is the most common set-up slip; say so before Slack does.
+        wrong = [
+            f"  {n} should start with {prefix} (it starts with {values[n][:5]!r}); get it from {WHERE_TO_GET[n]}"
+            for n, prefix in TOKEN_PREFIXES.items()
+            if n in names and not values[n].startswith(prefix)
+        ]
+        if wrong:
+            raise SettingsError("A Slack token looks wrong:\n" + "\n".join(wrong))

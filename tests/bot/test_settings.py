@@ -37,6 +37,28 @@ def test_missing_settings_name_the_variable_and_where_to_get_it():
     assert "SLACK_BOT_TOKEN:" not in str(e.value)
 
 
+def test_a_token_in_the_wrong_variable_is_named():
+    swapped = Settings.from_env({"SLACK_BOT_TOKEN": "xapp-1-A", "SLACK_APP_TOKEN": "xoxb-2"})
+    with pytest.raises(SettingsError) as e:
+        swapped.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    assert "SLACK_BOT_TOKEN should start with xoxb-" in str(e.value)
+    assert "SLACK_APP_TOKEN should start with xapp-" in str(e.value)
+
+
+def test_a_token_slack_refuses_is_named(fake_slack, sqlite_url):
+    from bot.app import build_deps, create_app
+    from tests.conftest import test_settings
+
+    fake_slack.failure_rules.append(
+        lambda method, args: (
+            (200, {}, {"ok": False, "error": "invalid_auth"}) if method == "auth.test" else None
+        )
+    )
+    settings = test_settings(fake_slack, sqlite_url)
+    with pytest.raises(SettingsError, match="Slack did not accept SLACK_BOT_TOKEN"):
+        create_app(settings, build_deps(settings, start_worker=False))
+
+
 def test_bad_numbers_fail_fast():
     with pytest.raises(SettingsError, match="PORT"):
         Settings.from_env({"PORT": "eighty"})
