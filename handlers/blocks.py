@@ -146,9 +146,15 @@ def confirmation_blocks(
 
 
 def followup_blocks(
-    *, request: FeatureRequest, occurrence: Occurrence, missing: list[str], show_answers: bool = False
+    *,
+    request: FeatureRequest,
+    occurrence: Occurrence,
+    missing: list[str],
+    show_answers: bool = False,
+    focus: str = "",
 ) -> list[dict[str, Any]]:
-    """The DM that asks skipped questions again: one-click buttons, or an answer box."""
+    """The DM that asks skipped questions again: one-click buttons, or an answer box. `focus` is the
+    area's current focus, shown with the question about it."""
     who = f" for *{escape(occurrence.customer)}*" if occurrence.customer else ""
     blocks: list[dict[str, Any]] = [
         section(
@@ -185,16 +191,34 @@ def followup_blocks(
                 }
             )
         else:
+            question = f"*{QUESTION_LABELS[name]}*"
+            if name == "focus_tie" and focus:
+                question += f"\nThe current focus: _{escape(clip(focus, 600))}_"
             blocks.append(
                 {
                     "type": "section",
                     "block_id": f"fu_{name}_{oid}",
-                    "text": {"type": "mrkdwn", "text": f"*{QUESTION_LABELS[name]}*"},
+                    "text": {"type": "mrkdwn", "text": question},
                     "accessory": button(
                         "Answer", f"followup_answer_{name}", json.dumps({"o": occurrence.id, "f": name})
                     ),
                 }
             )
+    chosen = [code for code in (occurrence.impacts or "").split(",") if code]
+    if show_answers and chosen and "impacts" not in missing and len(chosen) < len(IMPACTS):
+        # "Click all that apply": after the first click the other impacts stay one click away.
+        blocks.append(section("*Any other impact?*"))
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"fu_impacts_{oid}",
+                "elements": [
+                    button(label, f"followup_impact_{code}", json.dumps({"o": occurrence.id, "v": code}))
+                    for code, label in IMPACTS.items()
+                    if code not in chosen
+                ],
+            }
+        )
     facts = occurrence_facts(occurrence) if show_answers else []
     if facts:
         blocks.append(context("*Your answers so far*\n" + "\n".join(facts)))

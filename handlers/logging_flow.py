@@ -128,7 +128,12 @@ def queue_followup(
         not_before=utcnow() + delay,
         payload={
             "channel": person.slack_user_id,
-            "blocks": blocks.followup_blocks(request=request, occurrence=occurrence, missing=missing),
+            "blocks": blocks.followup_blocks(
+                request=request,
+                occurrence=occurrence,
+                missing=missing,
+                focus=getattr(session.get(ProductArea, request.area_id), "focus", ""),
+            ),
             "text": clip(f"A few questions about: {escape(request.title)}", 300),
         },
     )

@@ -17,7 +17,7 @@ from handlers.logging_flow import reweigh_late_amount
 from handlers.views.request_modal_builder import CUSTOMER_LIMIT
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import Occurrence
+from storage.models import Occurrence, ProductArea
 from storage.money import AmountError, parse_amount
 from storage.requests import FREQUENCIES, IMPACTS
 
@@ -35,7 +35,11 @@ def _refresh_dm(
             ts=ts,
             text=f"Questions about: {request.title[:200]}",
             blocks=blocks.followup_blocks(
-                request=request, occurrence=occ, missing=missing, show_answers=True
+                request=request,
+                occurrence=occ,
+                missing=missing,
+                show_answers=True,
+                focus=getattr(session.get(ProductArea, request.area_id), "focus", ""),
             ),
         )
     except SlackApiError as e:

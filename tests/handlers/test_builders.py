@@ -98,3 +98,25 @@ def test_not_yet_notification_text_never_pings():
     everything = text + json.dumps(built)
     assert "<!channel>" not in everything and "<!here>" not in everything
     assert "&lt;!channel&gt; the team is on onboarding" in text  # the reason is kept, shown as typed
+
+
+def test_follow_up_dm_shows_the_focus_and_keeps_other_impacts_one_click_away():
+    from storage.models import FeatureRequest
+
+    request = FeatureRequest(id=3, workspace_id=1, area_id=1, title="CSV export")
+    first = blocks.followup_blocks(
+        request=request,
+        occurrence=Occurrence(id=9, impacts=""),
+        missing=["impacts", "focus_tie"],
+        focus="Month-end close <fast>",
+    )
+    text = json.dumps(first)
+    assert "The current focus: _Month-end close &lt;fast&gt;_" in text
+    after_one_click = blocks.followup_blocks(
+        request=request,
+        occurrence=Occurrence(id=9, impacts="lost_deal"),
+        missing=["focus_tie"],
+        show_answers=True,
+    )
+    labels = [e["text"]["text"] for b in after_one_click if b["type"] == "actions" for e in b["elements"]]
+    assert "Churn risk" in labels and "Lost deal" not in labels
