@@ -222,7 +222,9 @@ def agenda_blocks(data: AgendaData, questions: list[str]) -> list[dict[str, Any]
             f":handshake: *Peer 1:1 agenda — <@{pm.slack_user_id}> and <@{sh.slack_user_id}>, "
             f"{day_text(o.next_meeting)}*"
         ),
-        context(f"{cadence_text(o).capitalize()} · {last}. Either of you can mark items done or add one."),
+        context(
+            f"{cadence_text(o)[0].upper() + cadence_text(o)[1:]} · {last}. Either of you can mark items done or add one."
+        ),
     ]
 
     def more(name: str) -> str:
