@@ -19,3 +19,6 @@ def register(app: App) -> None:
 
     app.action("agenda_done")(agenda_done_button)
     app.action("agenda_add")(agenda_add_button)
+    from handlers.views.request_modal import REOPEN_ACTION, reopen_request_button
+
+    app.action(REOPEN_ACTION)(reopen_request_button)

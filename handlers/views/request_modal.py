@@ -9,11 +9,20 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from sqlmodel import Session
 
+from handlers.blocks import button, section
+from handlers.blocks import context as context_block
 from handlers.common import actor, deps_of
-from handlers.logging_flow import answers_from_json, finish_logging, log_and_reply
+from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.views.repeat_builder import NEW, read_choice
-from handlers.views.request_modal_builder import CUSTOMER_LIMIT, Answers, draft_id_of, read_answers
+from handlers.views.request_modal_builder import (
+    CUSTOMER_LIMIT,
+    Answers,
+    answers_as_values,
+    draft_id_of,
+    read_answers,
+    request_modal,
+)
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
@@ -78,13 +87,78 @@ def request_modal_closed(
         text = answers.text or (draft.text if draft else "")
         if not text.strip() or (draft is not None and draft.occurrence_id):
             return
+        if draft is not None:
+            # Kept with the draft, so "Open the form again" brings every answer back.
+            answers.text = text
+            draft.answers = answers_to_json(answers, None)
+            session.add(draft)
+        draft_id = draft.id if draft is not None else None
+    message = (
+        "You closed the request form without logging it. Here is what you typed, so it isn't lost:\n"
+        f"> {quote(text, 2500)}\n{typed_answers(answers)}"
+    )
+    blocks = [section(message)]
+    if draft_id is not None:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "reopen_request",
+                "elements": [button("Open the form again", REOPEN_ACTION, str(draft_id), "primary")],
+            }
+        )
     client.chat_postMessage(
         channel=person.slack_user_id,
-        text=(
-            "You closed the request form without logging it. Here is what you typed, so it isn't lost:\n"
-            f"> {quote(text, 2500)}\n{typed_answers(answers)}Use `/request` to log it when you're ready."
-        ),
+        text=message + "Use `/request` to log it when you're ready.",
+        blocks=blocks + [context_block("Or use `/request` to start over when you're ready.")],
     )
+
+
+REOPEN_ACTION = "reopen_request"
+
+
+def reopen_request_button(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    """The DM after a closed form: open it again with every answer as it was."""
+    ack()
+    deps = deps_of(context)
+    value = str(action.get("value") or "")
+    with session_scope(deps.engine) as session:
+        workspace, person = actor(session, deps, context)
+        draft = (
+            store.get_draft(session=session, draft_id=int(value), workspace_id=workspace.id)
+            if value.isdigit()
+            else None
+        )
+        if draft is None or draft.person_id != person.id or not draft.answers:
+            told = "I can't reopen that form; use `/request` to log it."
+        elif draft.occurrence_id:
+            told = "That one is logged already; `/requests mine` shows where it stands."
+        else:
+            told = ""
+        if told:
+            client.chat_postEphemeral(channel=person.slack_user_id, user=person.slack_user_id, text=told)
+            return
+        answers, _ = answers_from_json(draft.answers)
+        areas = people.list_areas(session=session, workspace_id=workspace.id) or [
+            people.default_area(session=session, workspace_id=workspace.id)
+        ]
+        chosen = answers.area_id if any(a.id == answers.area_id for a in areas) else None
+        view = request_modal(
+            text=answers.text,
+            draft_id=draft.id,
+            areas=areas,
+            default_area_id=chosen or (areas[0].id if len(areas) == 1 else None),
+            full_length=len(draft.text),
+            permalink=draft.permalink,
+            values=answers_as_values(answers),
+        )
+    client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
 
 
 def typed_answers(answers: Answers) -> str:

@@ -19,6 +19,33 @@ def _option(value: str, text: str) -> dict[str, Any]:
     return {"text": {"type": "plain_text", "text": plain(text, 75)}, "value": value}
 
 
+def _with_initial(element: dict[str, Any], chosen: str | list[str] | None) -> dict[str, Any]:
+    """Radio buttons or checkboxes with what was picked before already picked."""
+    if isinstance(chosen, list):
+        picked = [o for o in element["options"] if o["value"] in chosen]
+        if picked:
+            element["initial_options"] = picked
+    elif chosen:
+        picked = [o for o in element["options"] if o["value"] == chosen]
+        if picked:
+            element["initial_option"] = picked[0]
+    return element
+
+
+def answers_as_values(answers: Answers) -> dict[str, Any]:
+    """An Answers as `request_modal(values=...)` takes it."""
+    return {
+        "customer": answers.customer,
+        "amount": answers.amount_text,
+        "frequency": answers.frequency,
+        "frequency_detail": answers.frequency_detail,
+        "root_problem": answers.root_problem,
+        "impacts": list(answers.impacts),
+        "impact_detail": answers.impact_detail,
+        "focus_tie": answers.focus_tie,
+    }
+
+
 def _text_input(
     block_id: str,
     label: str,
@@ -72,7 +99,8 @@ def request_modal(
     permalink: str = "",
     values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The form. `values` re-fills answers (e.g. when reopening from a DM)."""
+    """The form. `values` re-fills answers by block id (e.g. when reopening a closed form from the DM):
+    text fields take strings, `frequency` a code, `impacts` a list of codes."""
     values = values or {}
     blocks: list[dict[str, Any]] = []
     if permalink:
@@ -146,22 +174,29 @@ def request_modal(
             "block_id": "frequency",
             "optional": True,
             "label": {"type": "plain_text", "text": "How often does this happen?"},
-            "element": {
-                "type": "radio_buttons",
-                "action_id": "value",
-                "options": [_option(k, v) for k, v in FREQUENCIES.items()],
-            },
+            "element": _with_initial(
+                {
+                    "type": "radio_buttons",
+                    "action_id": "value",
+                    "options": [_option(k, v) for k, v in FREQUENCIES.items()],
+                },
+                values.get("frequency"),
+            ),
         }
     )
     blocks.append(
         _text_input(
-            "frequency_detail", "Anything more on how often?", placeholder="e.g. every month-end close"
+            "frequency_detail",
+            "Anything more on how often?",
+            initial=values.get("frequency_detail", ""),
+            placeholder="e.g. every month-end close",
         )
     )
     blocks.append(
         _text_input(
             "root_problem",
             "What is the root problem behind it?",
+            initial=values.get("root_problem", ""),
             multiline=True,
             placeholder="What are they really trying to get done?",
         )
@@ -172,15 +207,23 @@ def request_modal(
             "block_id": "impacts",
             "optional": True,
             "label": {"type": "plain_text", "text": "How does it impact customers?"},
-            "element": {
-                "type": "checkboxes",
-                "action_id": "value",
-                "options": [_option(k, v) for k, v in IMPACTS.items()],
-            },
+            "element": _with_initial(
+                {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [_option(k, v) for k, v in IMPACTS.items()],
+                },
+                values.get("impacts"),
+            ),
         }
     )
     blocks.append(
-        _text_input("impact_detail", "More on the impact", placeholder="e.g. renewal in March at risk")
+        _text_input(
+            "impact_detail",
+            "More on the impact",
+            initial=values.get("impact_detail", ""),
+            placeholder="e.g. renewal in March at risk",
+        )
     )
     blocks.append(
         {
@@ -189,7 +232,14 @@ def request_modal(
             "text": {"type": "mrkdwn", "text": focus_line(areas)},
         }
     )
-    blocks.append(_text_input("focus_tie", "How does it tie to the current focus?", multiline=True))
+    blocks.append(
+        _text_input(
+            "focus_tie",
+            "How does it tie to the current focus?",
+            initial=values.get("focus_tie", ""),
+            multiline=True,
+        )
+    )
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,

@@ -200,6 +200,21 @@ def test_closing_the_form_sends_back_what_was_typed(server):
     assert "Audit log export for SOC2" in dm[0].args["text"] and "closed" in dm[0].args["text"]
     with Session(server.engine) as s:
         assert s.exec(select(Draft)).one().text == "Audit log export for SOC2"
+    # One click opens the form again with every answer as it was; logging it then keeps them.
+    reopen = next(b for b in buttons_in(dm[0].args["blocks"]) if b["action_id"] == "reopen_request")
+    before = len(d.opened_views())
+    d.click("U6REP", reopen, channel=dm[0].response["channel"], message={"ts": dm[0].response["ts"]})
+    again = fake.wait_for(lambda: d.opened_views()[before:])[-1]
+    customer = next(b for b in again["blocks"] if b.get("block_id") == "customer")["element"]
+    assert customer["initial_value"] == "Hooli"
+    d.submit("U6REP", again, {"customer": "Hooli"})
+    occ = fake.wait_for(lambda: occurrences(server.engine))[0]
+    assert (occ.text, occ.customer) == ("Audit log export for SOC2", "Hooli")
+    # Someone else's click on that button opens nothing.
+    d.click("U9OTHER", reopen, channel=dm[0].response["channel"], message={"ts": dm[0].response["ts"]})
+    fake.wait_for(
+        lambda: [c for c in fake.calls_to("chat.postEphemeral") if "can't reopen" in c.args["text"]]
+    )
 
 
 def test_expired_trigger_still_keeps_the_request(server):
