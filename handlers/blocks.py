@@ -145,6 +145,18 @@ def confirmation_blocks(
     return blocks
 
 
+def _impact_buttons(occurrence_id: int, leave_out: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": f"fu_impacts_{occurrence_id}",
+        "elements": [
+            button(label, f"followup_impact_{code}", json.dumps({"o": occurrence_id, "v": code}))
+            for code, label in IMPACTS.items()
+            if code not in (leave_out or [])
+        ],
+    }
+
+
 def followup_blocks(
     *,
     request: FeatureRequest,
@@ -180,16 +192,7 @@ def followup_blocks(
             )
         elif name == "impacts":
             blocks.append(section(f"*{QUESTION_LABELS[name]}* (click all that apply)"))
-            blocks.append(
-                {
-                    "type": "actions",
-                    "block_id": f"fu_impacts_{oid}",
-                    "elements": [
-                        button(label, f"followup_impact_{code}", json.dumps({"o": occurrence.id, "v": code}))
-                        for code, label in IMPACTS.items()
-                    ],
-                }
-            )
+            blocks.append(_impact_buttons(occurrence.id))
         else:
             question = f"*{QUESTION_LABELS[name]}*"
             if name == "focus_tie" and focus:
@@ -208,17 +211,7 @@ def followup_blocks(
     if show_answers and chosen and "impacts" not in missing and len(chosen) < len(IMPACTS):
         # "Click all that apply": after the first click the other impacts stay one click away.
         blocks.append(section("*Any other impact?*"))
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"fu_impacts_{oid}",
-                "elements": [
-                    button(label, f"followup_impact_{code}", json.dumps({"o": occurrence.id, "v": code}))
-                    for code, label in IMPACTS.items()
-                    if code not in chosen
-                ],
-            }
-        )
+        blocks.append(_impact_buttons(occurrence.id, leave_out=chosen))
     facts = occurrence_facts(occurrence) if show_answers else []
     if facts:
         blocks.append(context("*Your answers so far*\n" + "\n".join(facts)))

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from handlers import blocks, standing
 from handlers.common import Deps
 from handlers.text import clip, escape, quote
+from handlers.thanks import queue_dm
 from handlers.views.repeat_builder import repeat_choice_view
 from handlers.views.request_modal_builder import Answers
 from storage import decisions, outbox, people, thresholds
@@ -180,22 +181,16 @@ def asked_after_shipping(
     requester gets the link and the note to forward that everyone else got."""
     shipped = decisions.last_decision(session=session, request_id=request.id, status="shipped")
     for recipient in alert_recipients(session=session, area=area):
-        outbox.enqueue(
+        queue_dm(
             session=session,
+            to=recipient,
             key=f"asked-after-shipping:{occ.id}:{recipient.id}",
-            kind="decision_summary",
             workspace_id=occ.workspace_id,
-            payload={
-                "channel": recipient.slack_user_id,
-                "text": clip(
-                    f":speech_balloon: Customers still ask for *{escape(request.title)}*, which shipped: "
-                    f"<@{person.slack_user_id}> just logged it"
-                    + (f" for *{escape(occ.customer)}*" if occ.customer else "")
-                    + (f": {quote(occ.text, 400)}" if occ.text and occ.text != request.title else ".")
-                    + " Maybe the news hasn't reached them, or something is still missing.",
-                    3000,
-                ),
-            },
+            text=f":speech_balloon: Customers still ask for *{escape(request.title)}*, which shipped: "
+            f"<@{person.slack_user_id}> just logged it"
+            + (f" for *{escape(occ.customer)}*" if occ.customer else "")
+            + (f": {quote(occ.text, 400)}" if occ.text and occ.text != request.title else ".")
+            + " Maybe the news hasn't reached them, or something is still missing.",
         )
     lines = []
     if shipped is not None and shipped.link:
@@ -218,21 +213,16 @@ def reweigh_late_amount(*, session: Session, deps: Deps, person: Person, occurre
         return False
     queue_alert(session=session, request=request, area=area, current=current, crossings=money)
     pm = session.get(Person, area.pm_id) if area.pm_id else None
-    outbox.enqueue(
+    queue_dm(
         session=session,
+        to=person,
         key=f"late-amount:{occurrence.id}:{money[0].id}",
         kind="confirmation",
         workspace_id=occurrence.workspace_id,
-        payload={
-            "channel": person.slack_user_id,
-            "text": clip(
-                f":moneybag: Thanks — *{escape(occurrence.customer or 'this customer')}* at "
-                f"{format_money(occurrence.amount_cents, occurrence.currency)} is over the "
-                f"{format_money(area.threshold_amount_cents, area.threshold_currency)} rule for "
-                f"*{escape(area.name)}*, so *{escape(request.title)}* goes to {standing.pm_name(pm)} right away.",
-                3000,
-            ),
-        },
+        text=f":moneybag: Thanks — *{escape(occurrence.customer or 'this customer')}* at "
+        f"{format_money(occurrence.amount_cents, occurrence.currency)} is over the "
+        f"{format_money(area.threshold_amount_cents, area.threshold_currency)} rule for "
+        f"*{escape(area.name)}*, so *{escape(request.title)}* goes to {standing.pm_name(pm)} right away.",
     )
     return True
 

@@ -295,12 +295,15 @@ def not_yet_summary(request: FeatureRequest, queued: Queued) -> str:
     )
 
 
-def queue_pm_note(*, session: Session, pm: Person, key: str, text: str, workspace_id: int) -> None:
-    """The PM's summary, by DM through the outbox (durable like everything else)."""
+def queue_dm(
+    *, session: Session, to: Person, key: str, text: str, workspace_id: int, kind: str = "decision_summary"
+) -> None:
+    """A DM through the outbox (durable, sent once per key): PM summaries and notes to anyone."""
+    text = clip(text, 3000)
     outbox.enqueue(
         session=session,
         key=key,
-        payload={"channel": pm.slack_user_id, "text": text, "blocks": [section(text)]},
+        payload={"channel": to.slack_user_id, "text": text, "blocks": [section(text)]},
         workspace_id=workspace_id,
-        kind="decision_summary",
+        kind=kind,
     )

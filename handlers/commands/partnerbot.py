@@ -11,7 +11,8 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.common import actor, deps_of, mention, person_for
 from handlers.text import escape, from_slack, quote, strip_mentions, user_ids_in
-from storage import outbox, people
+from handlers.thanks import queue_dm
+from storage import people
 from storage.db import session_scope
 from storage.models import Person, utcnow
 
@@ -145,12 +146,11 @@ def partnerbot_command(
 
 
 def _tell(deps, session, person: Person, text: str) -> None:
-    """A DM through the outbox (sent once, retried like every other message)."""
-    outbox.enqueue(
+    queue_dm(
         session=session,
+        to=person,
         key=f"pm-note:{person.id}:{utcnow().isoformat()}",
-        kind="decision_summary",
+        text=text,
         workspace_id=person.workspace_id,
-        payload={"channel": person.slack_user_id, "text": text},
     )
     deps.kick()

@@ -21,8 +21,8 @@ from handlers.thanks import (
     default_customer_note,
     not_yet_summary,
     people_count,
+    queue_dm,
     queue_not_yet,
-    queue_pm_note,
     queue_thanks,
     shipped_summary,
 )
@@ -342,9 +342,9 @@ def not_yet_submission(
         queued = queue_not_yet(
             session=session, request=request, area=area, decision=decision, pm=me, report_to=me.slack_user_id
         )
-        queue_pm_note(
+        queue_dm(
             session=session,
-            pm=me,
+            to=me,
             key=f"summary:{decision.id}",
             text=not_yet_summary(request, queued) + f"\n> Your reason: {quote(reason, 600)}",
             workspace_id=request.workspace_id,
@@ -388,9 +388,9 @@ def shipped_submission(
         queued = queue_thanks(
             session=session, request=request, decision=decision, pm=me, report_to=me.slack_user_id
         )
-        queue_pm_note(
+        queue_dm(
             session=session,
-            pm=me,
+            to=me,
             key=f"summary:{decision.id}",
             text=shipped_summary(request, queued),
             workspace_id=request.workspace_id,
@@ -504,9 +504,9 @@ def merge_submission(
                 text += (
                     f" It has shipped, so I'm thanking the {people_count(new)} who hadn't been thanked yet."
                 )
-        queue_pm_note(
+        queue_dm(
             session=session,
-            pm=me,
+            to=me,
             key=f"summary:{merge.decision.id}",
             text=text,
             workspace_id=target.workspace_id,
