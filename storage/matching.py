@@ -37,7 +37,7 @@ import unicodedata
 import zipfile
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ EMBEDDING_MIN_SCORE = 0.25
 STRING_MIN_SCORE = 0.20
 # Weight of the string score added to the embedding cosine (0 = pure embedding).
 EMBEDDING_STRING_BONUS = 0.0
+# A request is matched on the mean of the phrasings confirmed as the same thing (its title first, then
+# how each repeat was typed); at most this many distinct phrasings, the title and the latest ones.
+MAX_PHRASINGS = 32
 # How many inverted-index candidates the string backend re-scores exactly.
 STRING_CANDIDATES = 64
 # Longest text looked at (titles are at most 150 characters; this only bounds the work).
@@ -640,6 +643,29 @@ class Matcher:
         with self._lock:
             return self._encode([normalize(text) or text or ""])[0].tobytes()
 
+    def phrasing_vector(self, texts: Sequence[str]) -> bytes | None:
+        """The vector a request is matched on: the normalised mean of its distinct phrasings' vectors.
+
+        ``texts`` is the title first, then every phrasing confirmed as the same request, oldest first.
+        Phrasings that normalise alike count once, so a request asked fifty times in the same words
+        is not pulled towards them; past ``MAX_PHRASINGS`` the title and the latest ones are kept.
+        None for the string backend, which matches on the title alone.
+        """
+        if self.backend != "embedding":
+            return None
+        distinct = list(dict.fromkeys(t for t in ((normalize(x or "") or (x or "")) for x in texts) if t))
+        if not distinct:
+            distinct = [""]
+        if len(distinct) > MAX_PHRASINGS:
+            distinct = distinct[:1] + distinct[-(MAX_PHRASINGS - 1) :]
+        with self._lock:
+            vectors = self._encode(distinct)
+        mean = vectors.sum(axis=0)
+        norm = float(np.linalg.norm(mean))
+        if not math.isfinite(norm) or norm < 1e-6:  # phrasings that cancel out: keep the title's
+            return vectors[0].tobytes()
+        return (mean / norm).astype(np.float32).tobytes()
+
     @staticmethod
     def _from_bytes(vector: bytes | None) -> np.ndarray | None:
         if not vector or len(vector) != EMBEDDING_DIM * 4:
@@ -845,3 +871,38 @@ def load_matcher(session: Any, matcher: Matcher, *, since_id: int = 0, batch_siz
         if len(rows) < batch_size:
             break
     return missing
+
+
+def load_relearned(session: Any, matcher: Matcher, *, since: Any, up_to_id: int) -> Any:
+    """Re-index requests (ids up to ``up_to_id``, already loaded) whose vector was re-learned at or after
+    ``since`` by any process: a repeat confirmed or a merge elsewhere moves the request for every
+    process. Merged ones are dropped. Returns the latest ``embedding_at`` seen (or ``since``)."""
+    from sqlmodel import select
+
+    from storage.models import FeatureRequest
+
+    rows = session.exec(
+        select(
+            FeatureRequest.id,
+            FeatureRequest.workspace_id,
+            FeatureRequest.area_id,
+            FeatureRequest.title,
+            FeatureRequest.status,
+            FeatureRequest.embedding,
+            FeatureRequest.embedding_model,
+            FeatureRequest.embedding_at,
+        ).where(FeatureRequest.embedding_at >= since, FeatureRequest.id <= up_to_id)
+    ).all()
+    latest = since
+    items = []
+    for rid, workspace_id, area_id, title, status, embedding, embedding_model, learned_at in rows:
+        latest = max(latest, learned_at)
+        if status == "merged":
+            matcher.remove(rid)
+            continue
+        vector = embedding if matcher.model_name and embedding_model == matcher.model_name else None
+        if matcher.model_name and Matcher._from_bytes(vector) is None:
+            continue  # stored by another model; the loading process computes its own
+        items.append((rid, (workspace_id, area_id), title, vector))
+    matcher.add_many(items)
+    return latest

@@ -96,6 +96,9 @@ class FeatureRequest(SQLModel, table=True):
     # Sentence-embedding vector (float32 bytes) when the embedding matcher is installed.
     embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     embedding_model: str = Field(default="", max_length=64)
+    # When the vector was last re-learned from the request's phrasings (a repeat confirmed, a merge):
+    # other processes re-index what changed since they last looked.
+    embedding_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

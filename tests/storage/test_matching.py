@@ -289,3 +289,46 @@ def test_load_matcher_uses_stored_vectors_and_reports_missing(session, embedding
     assert good.id not in missing
     assert len(matcher) == 3
     assert matcher.suggest(scope=(ws, core), text="single sign-on through Okta")[0][0] == bare.id
+
+
+# -- learning a request's phrasings ----------------------------------------------------------------
+
+SSO_WORLD = {
+    1: "Export reports to CSV",
+    2: "Dark mode for the web app",
+    3: "SAML SSO with Okta",
+    6: "two-factor authentication",
+    7: "see which users are active",
+    8: "Microsoft Teams integration",
+}
+AZURE = "Initech wants employees to log in with their Azure AD accounts"
+
+
+@pytest.mark.embeddings
+def test_phrasing_vector_is_the_mean_of_distinct_phrasings(embedding_matcher):
+    m = embedding_matcher
+    title, other = "SAML SSO with Okta", "single sign-on through their identity provider"
+    alone = np.frombuffer(m.phrasing_vector([title]), dtype=np.float32)
+    assert np.allclose(alone, np.frombuffer(m.vector(title), dtype=np.float32), atol=1e-6)
+    both = np.frombuffer(m.phrasing_vector([title, other]), dtype=np.float32)
+    mean = np.frombuffer(m.vector(title), dtype=np.float32) + np.frombuffer(m.vector(other), dtype=np.float32)
+    assert np.allclose(both, mean / np.linalg.norm(mean), atol=1e-5)
+    # The same words again (any case, punctuation or filler) count once.
+    again = m.phrasing_vector(
+        [title, other, "Single sign-on through their identity provider!", "pls " + other]
+    )
+    assert np.allclose(np.frombuffer(again, dtype=np.float32), both, atol=1e-6)
+    assert Matcher(prefer_embeddings=False).phrasing_vector([title, other]) is None
+
+
+@pytest.mark.embeddings
+def test_a_request_is_found_by_a_phrasing_its_title_alone_misses(embedding_matcher):
+    m = Matcher()
+    for rid, text in SSO_WORLD.items():
+        m.add(request_id=rid, scope=(4, 4), text=text)
+    before = [rid for rid, _ in m.suggest(scope=(4, 4), text=AZURE)]
+    assert 3 not in before  # the title alone doesn't get there
+    heard = [SSO_WORLD[3], "single sign-on through their identity provider"]
+    m.add(request_id=3, scope=(4, 4), text=SSO_WORLD[3], vector=m.phrasing_vector(heard))
+    assert m.suggest(scope=(4, 4), text=AZURE)[0][0] == 3
+    assert m.suggest(scope=(4, 4), text="SAML SSO with Okta")[0][0] == 3  # still found by its title

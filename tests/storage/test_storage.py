@@ -220,3 +220,14 @@ def test_workspaces_never_see_each_others_rows(engine):
         assert store.get_request(session=s, request_id=request.id, workspace_id=a.id).id == request.id
         assert s.exec(select(FeatureRequest).where(FeatureRequest.workspace_id == b.id)).all() == []
         assert s.exec(select(Occurrence).where(Occurrence.workspace_id == b.id)).all() == []
+
+
+def test_the_migrations_build_exactly_the_tables_the_models_describe(engine):
+    """A column added to a model without its migration (or the other way round) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
