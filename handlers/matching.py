@@ -86,8 +86,17 @@ class MatchIndex:
 
     def _store_vectors(self, session: Session, request_ids: list[int]) -> None:
         """Vectors for requests stored without one (or by another model), from all their phrasings."""
-        for request in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(request_ids))):
-            self.learn(session, request, stamp=False)
+        for start in range(0, len(request_ids), 500):
+            chunk = request_ids[start : start + 500]
+            heard: dict[int, list[str]] = {}
+            for request_id, text in session.exec(
+                select(Occurrence.request_id, Occurrence.text)
+                .where(Occurrence.request_id.in_(chunk))
+                .order_by(Occurrence.id)
+            ):
+                heard.setdefault(request_id, []).append(text)
+            for request in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(chunk))):
+                self._index(session, request, heard.get(request.id, []), stamp=False)
 
     def add(self, session: Session, request: FeatureRequest) -> None:
         """Index a request just created in this process (and keep its vector with it)."""
@@ -96,12 +105,13 @@ class MatchIndex:
     def learn(self, session: Session, request: FeatureRequest, *, stamp: bool = True) -> None:
         """(Re-)index a request on its title and every phrasing confirmed as the same thing, keep the
         vector with it, and (``stamp``) tell the other processes to re-index it."""
-        texts = [request.title] + list(
-            session.exec(
-                select(Occurrence.text).where(Occurrence.request_id == request.id).order_by(Occurrence.id)
-            )
+        heard = session.exec(
+            select(Occurrence.text).where(Occurrence.request_id == request.id).order_by(Occurrence.id)
         )
-        vector = self.matcher.phrasing_vector(texts)
+        self._index(session, request, list(heard), stamp=stamp)
+
+    def _index(self, session: Session, request: FeatureRequest, heard: list[str], *, stamp: bool) -> None:
+        vector = self.matcher.phrasing_vector([request.title, *heard])
         if vector is not None:
             request.embedding = vector
             request.embedding_model = self.matcher.model_name

@@ -107,3 +107,29 @@ def test_a_merge_teaches_the_target_the_merged_requests_words(world):
         assert found[0] == "SAML SSO with Okta" and HEARD not in found
     with Session(engine) as s:
         assert s.exec(select(FeatureRequest).where(FeatureRequest.id == other_id)).one().status == "merged"
+
+
+def test_a_request_stored_without_a_vector_gets_one_from_all_its_phrasings(world):
+    """After an upgrade or a model change, start-up computes each missing vector from every phrasing."""
+    engine, writer, ids, _ = world
+    sso_id = ids["SAML SSO with Okta"]
+    with Session(engine) as s:
+        sso = s.get(FeatureRequest, sso_id)
+        store.record_occurrence(session=s, request=sso, logged_by_id=world[3][2], text=HEARD)
+        sso.embedding, sso.embedding_model = None, ""
+        s.add(sso)
+        s.commit()
+    fresh = MatchIndex()
+    fresh.warm_up(engine)
+    with Session(engine) as s:
+        sso = s.get(FeatureRequest, sso_id)
+        assert sso.embedding_model == fresh.matcher.model_name
+        assert np.allclose(
+            np.frombuffer(sso.embedding, dtype=np.float32),
+            np.frombuffer(
+                fresh.matcher.phrasing_vector(["SAML SSO with Okta", "SAML SSO with Okta", HEARD]),
+                dtype=np.float32,
+            ),
+            atol=1e-6,
+        )
+    assert _suggested(fresh, engine, world[3])[0] == "SAML SSO with Okta"
