@@ -13,9 +13,14 @@ Two backends behind one `Matcher`:
 
 A *scope* is ``(workspace_id, area_id)``: suggestions never cross it.
 
+A request is indexed on one vector. With the embedding backend that is the mean of its phrasings
+(``phrasing_vector``: the title, then each wording confirmed "Same as this" or brought in by a merge),
+so the more ways a request has been asked, the more ways it is recognised. The string backend matches
+on titles alone.
+
 Cut-offs (what ``suggest`` considers plausible; calibrated on benchmark/data/paraphrases.json):
 
-* embedding backend: cosine >= ``EMBEDDING_MIN_SCORE`` (0.25)
+* embedding backend: cosine >= ``EMBEDDING_MIN_SCORE`` (0.22)
 * string backend:    combined score >= ``STRING_MIN_SCORE`` (0.20)
 
 Scores are in 0..1, higher is more alike; they are comparable only within one backend.
@@ -50,7 +55,10 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "all_minilm_l6_v2"
 EMBEDDING_DIM = 384
 
-EMBEDDING_MIN_SCORE = 0.25
+# A missed repeat splits a request's count and delays its alert; a needless suggestion costs the
+# requester one click ("It's new"). On the labelled set, 0.25 -> 0.22 took recall@3 as heard from
+# 0.887 to 0.914 and the share of new requests shown some suggestion from 0.72 to 0.86.
+EMBEDDING_MIN_SCORE = 0.22
 STRING_MIN_SCORE = 0.20
 # Weight of the string score added to the embedding cosine (0 = pure embedding).
 EMBEDDING_STRING_BONUS = 0.0
