@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from dotenv import load_dotenv
 
+from storage.db import check_url
+
 SLACK_API_DEFAULT = "https://slack.com/api/"
 SQLITE_DEFAULT = "sqlite:///partnerbot.db"
 
@@ -62,11 +64,16 @@ class Settings:
         except ValueError:
             raise SettingsError(f"FOLLOWUP_DELAY_MINUTES must be a number, got {delay_text!r}") from None
         admins = tuple(a.strip() for a in env.get("PARTNERBOT_ADMINS", "").split(",") if a.strip())
+        database_url = env.get("DATABASE_URL", "").strip() or SQLITE_DEFAULT
+        try:
+            database_url = check_url(database_url)
+        except ValueError as e:
+            raise SettingsError(f"DATABASE_URL: {e}") from None
         return cls(
             bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
             signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
             app_token=env.get("SLACK_APP_TOKEN", "").strip(),
-            database_url=env.get("DATABASE_URL", "").strip() or SQLITE_DEFAULT,
+            database_url=database_url,
             port=port,
             slack_api_url=api_url,
             admin_user_ids=admins,

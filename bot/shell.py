@@ -61,6 +61,7 @@ from typing import IO, Any
 from bot.driver import Driver, Reply
 from bot.fake_slack import TEAM_ID, Call, FakeSlack
 from bot.settings import Settings
+from storage.db import check_url
 
 BOT_TOKEN = "xoxb-shell"
 SIGNING_SECRET = "shell-signing-secret"
@@ -952,7 +953,11 @@ def main(argv: list[str], settings: Settings) -> int:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
     if args.db:
-        settings = dataclasses.replace(settings, database_url=args.db)
+        try:
+            settings = dataclasses.replace(settings, database_url=check_url(args.db))
+        except ValueError as e:
+            print(f"partnerbot shell: --db {e}", file=sys.stderr)
+            return 2
     shell = Shell(
         settings,
         user=user,

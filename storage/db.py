@@ -17,11 +17,35 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def normalize_url(url: str) -> str:
-    """Accept Heroku's `postgres://` and plain `postgresql://`; both use the psycopg 3 driver."""
+    """Accept Heroku's `postgres://` and plain `postgresql://` (both use the psycopg 3 driver), and a
+    plain file path for a SQLite file (`partnerbot.db`, `/data/pb.db`)."""
+    url = url.strip()
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    if url and "://" not in url and not url.startswith("sqlite:"):
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
     return url
+
+
+def check_url(url: str) -> str:
+    """The normalised URL, or ValueError saying what is wrong with it (no password is echoed)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    normalized = normalize_url(url)
+    try:
+        parsed = make_url(normalized)
+        parsed.get_dialect()
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(parsed.get_backend_name())
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        shown = normalized.split("://", 1)[0] + "://…" if "://" in normalized else normalized
+        raise ValueError(
+            f"{shown!r} isn't a database this bot can use; give a SQLite file (partnerbot.db, "
+            "sqlite:///path/to/file.db) or PostgreSQL (postgresql://user:password@host:5432/dbname)"
+        ) from None
+    return normalized
 
 
 def make_engine(url: str, **kwargs) -> Engine:

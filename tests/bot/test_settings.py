@@ -76,3 +76,42 @@ def test_http_mode_without_tokens_exits_with_a_clear_message(tmp_path):
     )
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
+
+
+def test_database_url_may_be_a_file_path_and_a_wrong_one_is_named(tmp_path):
+    s = Settings.from_env({"DATABASE_URL": str(tmp_path / "pb.db")})
+    assert s.database_url == f"sqlite:///{tmp_path / 'pb.db'}"
+    assert Settings.from_env({"DATABASE_URL": "postgres://u:p@h:5432/db"}).database_url.startswith(
+        "postgresql+psycopg://"
+    )
+    for wrong in ("mysql://admin:hunter2@db/pb", "postgresql://u:hunter2@h:notaport/db", "nonsense://x"):
+        with pytest.raises(SettingsError) as e:
+            Settings.from_env({"DATABASE_URL": wrong})
+        assert str(e.value).startswith("DATABASE_URL:") and "SQLite file" in str(e.value), wrong
+        assert "hunter2" not in str(e.value)
+
+
+def test_shell_takes_a_file_path_for_db_and_explains_a_bad_one(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PARTNERBOT_EMBEDDINGS": "0"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--as", "sam", "--db", "here.db"],
+        input="/request help\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "/request" in ok.stdout and (tmp_path / "here.db").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--db", "mysql://root:hunter2@localhost/pb"],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--db 'mysql://…' isn't a database this bot can use" in bad.stderr and "hunter2" not in bad.stderr
