@@ -831,20 +831,10 @@ class Matcher:
 # ---------------------------------------------------------------------------------------------------
 
 
-def load_matcher(session: Any, matcher: Matcher, *, since_id: int = 0, batch_size: int = 2000) -> list[int]:
-    """Index every not-merged request with ``id > since_id``; return the ids whose vectors were missing.
-
-    Stored vectors are reused when ``embedding_model`` equals ``matcher.model_name``; the others are
-    computed here and their ids returned so the caller can store ``matcher.vector(title)`` (the vector
-    is cached, so that call is cheap). Call it again with ``since_id=matcher.max_id`` to pick up
-    requests created by other processes, and ``matcher.remove(id)`` for requests merged since.
-    The string backend never reports missing vectors.
-    """
-    from sqlmodel import select
-
+def _index_columns() -> tuple:
     from storage.models import FeatureRequest
 
-    columns = (
+    return (
         FeatureRequest.id,
         FeatureRequest.workspace_id,
         FeatureRequest.area_id,
@@ -853,29 +843,54 @@ def load_matcher(session: Any, matcher: Matcher, *, since_id: int = 0, batch_siz
         FeatureRequest.embedding,
         FeatureRequest.embedding_model,
     )
+
+
+def _index_rows(matcher: Matcher, rows: Iterable[Any]) -> list[int]:
+    """Index rows of ``_index_columns()`` (merged ones are dropped); return the ids whose stored vector
+    doesn't fit this matcher's model (indexed from the title meanwhile)."""
     model_name = matcher.model_name
+    missing: list[int] = []
+    items = []
+    for rid, workspace_id, area_id, title, status, embedding, embedding_model, *_ in rows:
+        if status == "merged":
+            matcher.remove(rid)
+            continue
+        vector = embedding if model_name and embedding_model == model_name else None
+        if model_name and Matcher._from_bytes(vector) is None:
+            missing.append(rid)
+            vector = None
+        items.append((rid, (workspace_id, area_id), title, vector))
+    matcher.add_many(items)
+    return missing
+
+
+def load_matcher(session: Any, matcher: Matcher, *, since_id: int = 0, batch_size: int = 2000) -> list[int]:
+    """Index every not-merged request with ``id > since_id``; return the ids whose vectors were missing.
+
+    Stored vectors are reused when ``embedding_model`` equals ``matcher.model_name``; the others are
+    indexed from the title and their ids returned so the caller can compute and store their vectors
+    from all their phrasings. Call it again with ``since_id=matcher.max_id`` to pick up requests
+    created by other processes, and ``matcher.remove(id)`` for requests merged since.
+    The string backend never reports missing vectors.
+    """
+    from sqlmodel import select
+
+    from storage.models import FeatureRequest
+
     missing: list[int] = []
     last = since_id or 0
     while True:
         rows = session.exec(
-            select(*columns).where(FeatureRequest.id > last).order_by(FeatureRequest.id).limit(batch_size)
+            select(*_index_columns())
+            .where(FeatureRequest.id > last)
+            .order_by(FeatureRequest.id)
+            .limit(batch_size)
         ).all()
         if not rows:
             break
-        items = []
-        for rid, workspace_id, area_id, title, status, embedding, embedding_model in rows:
-            last = rid
-            if status == "merged":
-                matcher.remove(rid)
-                continue
-            vector = embedding if model_name and embedding_model == model_name else None
-            if model_name and Matcher._from_bytes(vector) is None:
-                missing.append(rid)
-                vector = None
-            items.append((rid, (workspace_id, area_id), title, vector))
-        matcher.add_many(items)
-        with contextlib.suppress(Exception):
-            matcher.max_id = max(matcher.max_id, last)
+        last = rows[-1][0]
+        missing += _index_rows(matcher, rows)
+        matcher.max_id = max(matcher.max_id, last)
         if len(rows) < batch_size:
             break
     return missing
@@ -890,27 +905,9 @@ def load_relearned(session: Any, matcher: Matcher, *, since: Any, up_to_id: int)
     from storage.models import FeatureRequest
 
     rows = session.exec(
-        select(
-            FeatureRequest.id,
-            FeatureRequest.workspace_id,
-            FeatureRequest.area_id,
-            FeatureRequest.title,
-            FeatureRequest.status,
-            FeatureRequest.embedding,
-            FeatureRequest.embedding_model,
-            FeatureRequest.embedding_at,
-        ).where(FeatureRequest.embedding_at >= since, FeatureRequest.id <= up_to_id)
+        select(*_index_columns(), FeatureRequest.embedding_at).where(
+            FeatureRequest.embedding_at >= since, FeatureRequest.id <= up_to_id
+        )
     ).all()
-    latest = since
-    items = []
-    for rid, workspace_id, area_id, title, status, embedding, embedding_model, learned_at in rows:
-        latest = max(latest, learned_at)
-        if status == "merged":
-            matcher.remove(rid)
-            continue
-        vector = embedding if matcher.model_name and embedding_model == matcher.model_name else None
-        if matcher.model_name and Matcher._from_bytes(vector) is None:
-            continue  # stored by another model; the loading process computes its own
-        items.append((rid, (workspace_id, area_id), title, vector))
-    matcher.add_many(items)
-    return latest
+    _index_rows(matcher, rows)  # a vector of another model: indexed from the title here
+    return max([since, *(row[-1] for row in rows)])

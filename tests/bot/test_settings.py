@@ -92,26 +92,26 @@ def test_database_url_may_be_a_file_path_and_a_wrong_one_is_named(tmp_path):
 
 
 def test_shell_takes_a_file_path_for_db_and_explains_a_bad_one(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PARTNERBOT_EMBEDDINGS": "0"}
-    ok = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--as", "sam", "--db", "here.db"],
-        input="/request help\n",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
+    def shell(*args: str, typed: str = "") -> subprocess.CompletedProcess:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PARTNERBOT_EMBEDDINGS": "0",
+            "PYTHONPATH": str(ROOT),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "shell", *args],
+            input=typed,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+
+    ok = shell("--as", "sam", "--db", "here.db", typed="/request help\n")
     assert ok.returncode == 0, ok.stderr
     assert "/request" in ok.stdout and (tmp_path / "here.db").exists()
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--db", "mysql://root:hunter2@localhost/pb"],
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
+    bad = shell("--db", "mysql://root:hunter2@localhost/pb")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--db 'mysql://…' isn't a database this bot can use" in bad.stderr and "hunter2" not in bad.stderr
