@@ -644,6 +644,11 @@ class Matcher:
             self._cache.move_to_end(t)
         return out
 
+    def clear_cache(self) -> None:
+        """Forget the cached vectors of texts seen lately (the benchmark times cold look-ups)."""
+        with self._lock:
+            self._cache.clear()
+
     def vector(self, text: str) -> bytes | None:
         """The float32 bytes of the text's embedding to store with the request; None for strings."""
         if self.backend != "embedding":
