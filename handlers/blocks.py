@@ -254,6 +254,7 @@ REQUEST_ACTIONS = (
     ("req_not_yet", "Not yet…", None),
     ("req_shipped", "Shipped…", "primary"),
     ("req_merge", "Merge into…", None),
+    ("req_split", "Split off…", None),
     ("req_reopen", "Reopen", None),
 )
 

@@ -19,7 +19,7 @@ from storage.models import (
     ThresholdCrossing,
     utcnow,
 )
-from storage.requests import RequestStats, customer_key, stats_from_occurrences
+from storage.requests import RequestStats, create_request, customer_key, stats_from_occurrences
 
 STATUSES = ("open", "planned", "not_yet", "shipped", "merged")
 STATUS_LABELS = {
@@ -172,6 +172,37 @@ def merge_requests(
         moved_occurrences=moved,
         moved_crossings=len(crossings),
     )
+
+
+def split_occurrence(
+    *, session: Session, request: FeatureRequest, occurrence_id: int, now: datetime | None = None
+) -> FeatureRequest:
+    """Move one occurrence off ``request`` into a new request of its own (same workspace and area),
+    titled from what its requester typed: for a repeat that was confirmed "Same as" but isn't.
+    The request keeps its other occurrences, status and crossings; the new one starts open."""
+    now = now or utcnow()
+    if request.status == "merged":
+        raise DecisionError(f"#{request.id} was merged into #{request.merged_into_id}; split from that one.")
+    occurrence = session.get(Occurrence, occurrence_id)
+    if occurrence is None or occurrence.request_id != request.id:
+        raise DecisionError(f"That occurrence isn't part of #{request.id} any more.")
+    others = session.exec(
+        select(Occurrence.id)
+        .where(Occurrence.request_id == request.id, Occurrence.id != occurrence.id)
+        .limit(1)
+    ).first()
+    if others is None:
+        raise DecisionError(
+            f"It's the only occurrence of #{request.id}, so there is nothing to split it from."
+        )
+    new = create_request(
+        session=session, workspace_id=request.workspace_id, area_id=request.area_id, title=occurrence.text
+    )
+    occurrence.request_id = new.id
+    request.updated_at = now
+    session.add_all([occurrence, request])
+    session.flush()
+    return new
 
 
 def history(*, session: Session, request_id: int) -> list[RequestDecision]:

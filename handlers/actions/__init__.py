@@ -14,7 +14,7 @@ def register(app: App) -> None:
     app.action("req_reset_threshold")(reset_threshold_button)
     from handlers.actions.decisions import request_decision_button
 
-    app.action(re.compile(r"^req_(planned|not_yet|shipped|merge|reopen)$"))(request_decision_button)
+    app.action(re.compile(r"^req_(planned|not_yet|shipped|merge|split|reopen)$"))(request_decision_button)
     from handlers.actions.agenda import agenda_add_button, agenda_done_button
 
     app.action("agenda_done")(agenda_done_button)

@@ -1,5 +1,5 @@
 """The PM's buttons on a request (alert, digest, `/requests`): *Planned* and *Reopen* act at once;
-*Not yet…*, *Shipped…* and *Merge into…* open a form (handlers/views/decision_modals.py).
+*Not yet…*, *Shipped…*, *Merge into…* and *Split off…* open a form (handlers/views/decision_modals.py).
 Only PMs may act; anyone else gets a clear refusal."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import select
 
 from handlers.blocks import REQUEST_ACTIONS
 from handlers.common import actor, area_refusal, deps_of, mention
@@ -18,7 +19,7 @@ from handlers.views import decision_modals
 from storage import decisions
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import ProductArea
+from storage.models import Person, ProductArea
 
 LABELS = {action_id: label for action_id, label, _ in REQUEST_ACTIONS}
 VERBS = {
@@ -26,6 +27,7 @@ VERBS = {
     "req_not_yet": "mark requests not yet",
     "req_shipped": "mark requests shipped",
     "req_merge": "merge requests",
+    "req_split": "split requests",
     "req_reopen": "reopen requests",
 }
 
@@ -100,9 +102,26 @@ def request_decision_button(
             "c": (body.get("channel") or {}).get("id", ""),
             "ts": (body.get("message") or {}).get("ts", ""),
         }
-        if action_id in ("req_not_yet", "req_shipped", "req_merge"):
+        if action_id in ("req_not_yet", "req_shipped", "req_merge", "req_split"):
             stats = store.request_stats(session=session, request_id=request.id)
-            if action_id == "req_not_yet":
+            if action_id == "req_split" and stats.count < 2:
+                _say(
+                    client,
+                    body,
+                    me.slack_user_id,
+                    f"#{request.id} “{escape(request.title)}” has only its first occurrence, so there is nothing "
+                    "to split off it.",
+                    logger,
+                )
+                return
+            if action_id == "req_split":
+                occurrences = store.occurrences_of(session=session, request_id=request.id)
+                ids = {o.logged_by_id for o in occurrences}
+                who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))}
+                view = decision_modals.split_modal(
+                    request=request, stats=stats, occurrences=occurrences, who=who, meta=meta
+                )
+            elif action_id == "req_not_yet":
                 area = session.get(ProductArea, request.area_id)
                 view = decision_modals.not_yet_modal(request=request, stats=stats, area=area, meta=meta)
             elif action_id == "req_shipped":

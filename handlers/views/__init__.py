@@ -27,3 +27,4 @@ def register(app: App) -> None:
     app.view_submission(decision_modals.NOT_YET)(decision_modals.not_yet_submission)
     app.view_submission(decision_modals.SHIPPED)(decision_modals.shipped_submission)
     app.view_submission(decision_modals.MERGE)(decision_modals.merge_submission)
+    app.view_submission(decision_modals.SPLIT)(decision_modals.split_submission)

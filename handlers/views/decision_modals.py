@@ -29,12 +29,13 @@ from handlers.thanks import (
 from storage import decisions, people, thresholds
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import FeatureRequest, Person, ProductArea
+from storage.models import FeatureRequest, Occurrence, Person, ProductArea
 from storage.requests import RequestStats
 
 NOT_YET = "decision_not_yet"
 SHIPPED = "decision_shipped"
 MERGE = "decision_merge"
+SPLIT = "decision_split"
 REASON_LIMIT = 1500
 NOTE_LIMIT = 1500
 LINK_LIMIT = 500
@@ -199,6 +200,48 @@ def merge_modal(
         )
     )
     return _modal(MERGE, "Merge into…", "Merge", {**meta, "r": request.id}, blocks)
+
+
+def split_modal(
+    *,
+    request: FeatureRequest,
+    stats: RequestStats,
+    occurrences: list[Occurrence],
+    who: dict[int, Person],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Pick the occurrence that was counted here by mistake; it becomes a request of its own."""
+    options = []
+    for occ in reversed(occurrences[-100:]):  # newest first; Slack lists at most 100 options
+        person = who.get(occ.logged_by_id)
+        name = person.name if person and person.name else "someone"
+        customer = f" · {occ.customer}" if occ.customer else ""
+        options.append(
+            {
+                "text": {"type": "plain_text", "text": plain(f"{name}{customer}: “{occ.text}”", 75)},
+                "value": str(occ.id),
+            }
+        )
+    blocks: list[dict[str, Any]] = [
+        section(request_line(request, stats)),
+        context(
+            "The occurrence you pick was counted here but is a different need: it becomes a request of its "
+            "own, its requester is told, and this request stops being matched on its words. Everything "
+            "else stays as it is."
+        ),
+        {
+            "type": "input",
+            "block_id": "occurrence",
+            "element": {
+                "type": "static_select",
+                "action_id": "value",
+                "placeholder": {"type": "plain_text", "text": "Pick an occurrence"},
+                "options": options,
+            },
+            "label": {"type": "plain_text", "text": "Split off"},
+        },
+    ]
+    return _modal(SPLIT, "Split off…", "Split off", {**meta, "r": request.id}, blocks)
 
 
 # -- submissions -----------------------------------------------------------------------------------
@@ -513,6 +556,70 @@ def merge_submission(
             key=f"summary:{merge.decision.id}",
             text=text,
             workspace_id=target.workspace_id,
+        )
+    ack()
+    deps.kick()
+
+
+def split_submission(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    deps = deps_of(context)
+    picked = _values(view).get("occurrence", "")
+    with session_scope(deps.engine) as session:
+        me, request = _load(session, deps, context, view)
+        if _refuse(ack, "occurrence", me, request, session):
+            return
+        if not picked.isdigit():
+            ack(response_action="errors", errors={"occurrence": "Pick the occurrence to split off."})
+            return
+        try:
+            new = decisions.split_occurrence(session=session, request=request, occurrence_id=int(picked))
+        except decisions.DecisionError as e:
+            ack(response_action="errors", errors={"occurrence": str(e)})
+            return
+        occurrence = session.get(Occurrence, int(picked))
+        if deps.matcher is not None:  # neither is matched on the other's words any more
+            deps.matcher.learn(session, request)
+            deps.matcher.add(session, new)
+        area = session.get(ProductArea, request.area_id)
+        _, crossings = thresholds.evaluate(session=session, request=new, area=area, occurrence=occurrence)
+        stats = store.request_stats(session=session, request_id=request.id)
+        text = (
+            f":scissors: Split “{escape(clip(occurrence.text, 200))}” off #{request.id} *{escape(request.title)}* "
+            f"into a request of its own, #{new.id}. #{request.id} is now {heard_text(stats.count, stats)}."
+        )
+        if crossings:
+            text += (
+                f" On its own, #{new.id} is over the threshold for *{escape(area.name)}* ({rule_text(area)})."
+            )
+        requester = session.get(Person, occurrence.logged_by_id)
+        if requester is not None and requester.id != me.id:
+            queue_dm(
+                session=session,
+                to=requester,
+                key=f"split:{occurrence.id}:{new.id}",
+                text=(
+                    f"{mention(me)} looked at what you logged, “{escape(clip(occurrence.text, 300))}”"
+                    + (f" for {escape(occurrence.customer)}" if occurrence.customer else "")
+                    + f", and it's a different need from *{escape(request.title)}*: it now counts as a request "
+                    f"of its own, #{new.id}. Your answers are kept; `/requests mine` shows where it stands."
+                ),
+                workspace_id=request.workspace_id,
+                kind="split_note",
+            )
+            text += f" I told {mention(requester)}."
+        queue_dm(
+            session=session,
+            to=me,
+            key=f"split-summary:{occurrence.id}:{new.id}",
+            text=text,
+            workspace_id=request.workspace_id,
         )
     ack()
     deps.kick()

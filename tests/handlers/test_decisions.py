@@ -445,3 +445,50 @@ def test_handing_an_area_to_another_pm_says_so_and_tells_both(bolt, seeded):
     assert (
         "isn't a PM, so nothing changed" in d.command("UADMIN", "/partnerbot", "pm remove <@UANA|ana>").text
     )
+
+
+def test_split_off_moves_a_mistaken_repeat_to_a_request_of_its_own(bolt, seeded):
+    """Cy confirmed 'Same as: CSV export' for a different need; the PM splits it off again."""
+    d, fake = bolt.driver, bolt.fake
+    with session_scope(bolt.deps.engine) as s:
+        csv = s.get(FeatureRequest, seeded["csv"])
+        cy = people.ensure_person(
+            session=s, workspace=people.ensure_workspace(session=s, team_id=TEAM_ID), slack_user_id="UCY"
+        )
+        wrong = store.record_occurrence(
+            session=s,
+            request=csv,
+            logged_by_id=cy.id,
+            text="PDF of the dashboard for the board",
+            customer="Hooli",
+        )
+        wrong_id = wrong.id
+    # A request heard once has nothing to split off.
+    d.click("UPM", button(pm_listing(d), "req_split", seeded["excel"]), channel="C0GENERAL")
+    assert "nothing to split off" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
+    view = open_form(bolt, "UPM", "req_split", seeded["csv"])
+    options = next(b for b in view["blocks"] if b.get("block_id") == "occurrence")["element"]["options"]
+    assert len(options) == 4 and options[0]["value"] == str(wrong_id)  # newest first
+    assert "Cy · Hooli: “PDF of the dashboard for the board”" in options[0]["text"]["text"]
+    assert "heard 4×" in json.dumps(view["blocks"], ensure_ascii=False)
+    # Anyone but the area's PM is refused, and nothing moves.
+    assert "Only PMs" in d.submit("UANA", view, {"occurrence": str(wrong_id)}).json["errors"]["occurrence"]
+    assert d.submit("UPM", view, {}).json["errors"]["occurrence"] == "Pick the occurrence to split off."
+    reply = d.submit("UPM", view, {"occurrence": str(wrong_id)})
+    assert reply.status == 200 and not (reply.json or {}).get("errors")
+    with Session(bolt.deps.engine) as s:
+        new = s.exec(
+            select(FeatureRequest).where(FeatureRequest.title == "PDF of the dashboard for the board")
+        ).one()
+        assert new.area_id == s.get(FeatureRequest, seeded["csv"]).area_id and new.status == "open"
+        assert [o.id for o in store.occurrences_of(session=s, request_id=new.id)] == [wrong_id]
+        assert len(store.occurrences_of(session=s, request_id=seeded["csv"])) == 3
+    summary = texts(fake, "UPM")[-1]
+    assert f"into a request of its own, #{new.id}" in summary and "is now heard 3×" in summary
+    note = texts(fake, "UCY")[-1]
+    assert "it's a different need from *CSV export*" in note and f"#{new.id}" in note and "Hooli" in note
+    # The same form submitted again (a double click) moves nothing more.
+    again = d.submit("UPM", view, {"occurrence": str(wrong_id)})
+    assert "isn't part of" in again.json["errors"]["occurrence"]
+    with Session(bolt.deps.engine) as s:
+        assert len(s.exec(select(FeatureRequest)).all()) == 3

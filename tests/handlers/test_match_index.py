@@ -133,3 +133,25 @@ def test_a_request_stored_without_a_vector_gets_one_from_all_its_phrasings(world
             atol=1e-6,
         )
     assert _suggested(fresh, engine, world[3])[0] == "SAML SSO with Okta"
+
+
+def test_a_split_unlearns_the_words_it_took_away(world):
+    """A repeat confirmed by mistake taught the request its words; splitting it off takes them back."""
+    engine, writer, ids, where = world
+    reader = MatchIndex()
+    with Session(engine) as s:
+        sso = s.get(FeatureRequest, ids["SAML SSO with Okta"])
+        heard = store.record_occurrence(session=s, request=sso, logged_by_id=where[2], text=HEARD)
+        writer.learn(s, sso)
+        s.commit()
+        heard_id = heard.id
+    assert _suggested(reader, engine, where)[0] == "SAML SSO with Okta"
+    with Session(engine) as s:
+        sso = s.get(FeatureRequest, ids["SAML SSO with Okta"])
+        new = decisions.split_occurrence(session=s, request=sso, occurrence_id=heard_id)
+        writer.learn(s, sso)
+        writer.add(s, new)
+        s.commit()
+    for index in (writer, reader):
+        found = _suggested(index, engine, where)
+        assert found[0] == HEARD and "SAML SSO with Okta" not in found
