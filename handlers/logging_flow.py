@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from handlers import blocks, standing
 from handlers.common import Deps
@@ -247,8 +247,7 @@ def queue_alert(
     crossings: list[ThresholdCrossing],
 ) -> None:
     occurrences = store.occurrences_of(session=session, request_id=request.id)
-    ids = {o.logged_by_id for o in occurrences} | {o.raised_by_id for o in occurrences if o.raised_by_id}
-    who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))} if ids else {}
+    who = people.of_occurrences(session=session, occurrences=occurrences)
     alert = standing.alert_blocks(
         request=request, area=area, standing=current, crossings=crossings, occurrences=occurrences, people=who
     )

@@ -23,6 +23,7 @@ from storage.models import (
     ProductArea,
     ThresholdCrossing,
 )
+from storage.people import of_occurrences
 from storage.requests import RequestStats, stats_from_occurrences
 
 CLOSE_RATIO = 0.6
@@ -119,10 +120,9 @@ def _fill_details(session: Session, lines: list[RequestLine], now: datetime) -> 
         ties = [o.focus_tie for o in occs if o.focus_tie]
         line.focus_tie = ties[-1] if ties else ""
         line.recent = occs[::-1][:RECENT_OCCURRENCES]
-    person_ids = {o.logged_by_id for line in lines for o in line.recent}
-    person_ids |= {o.raised_by_id for line in lines for o in line.recent if o.raised_by_id}
-    if person_ids:
-        people = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(person_ids))).all()}
+    everyone = [o for line in lines for o in line.recent]
+    if everyone:
+        people = of_occurrences(session=session, occurrences=everyone)
         for line in lines:
             wanted = {o.logged_by_id for o in line.recent} | {o.raised_by_id for o in line.recent}
             line.people = {pid: people[pid] for pid in wanted if pid in people}

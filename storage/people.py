@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import Person, ProductArea, Workspace, utcnow
+from storage.models import Occurrence, Person, ProductArea, Workspace, utcnow
 
 DEFAULT_AREA = "General"
 
@@ -168,4 +170,20 @@ def list_admins(*, session: Session, workspace_id: int) -> list[Person]:
         session.exec(
             select(Person).where(Person.workspace_id == workspace_id, Person.is_admin == True)  # noqa: E712
         )
+    )
+
+
+def by_id(*, session: Session, ids: Iterable[int]) -> dict[int, Person]:
+    """The people with these ids, by id, in one query (none for no ids)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {p.id: p for p in session.exec(select(Person).where(Person.id.in_(wanted)))}
+
+
+def of_occurrences(*, session: Session, occurrences: Iterable[Occurrence]) -> dict[int, Person]:
+    """Everyone who logged or raised these occurrences, by id, in one query."""
+    occurrences = list(occurrences)
+    return by_id(
+        session=session, ids=[o.logged_by_id for o in occurrences] + [o.raised_by_id for o in occurrences]
     )

@@ -10,16 +10,15 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import select
 
 from handlers.blocks import REQUEST_ACTIONS
 from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.text import escape
 from handlers.views import decision_modals
-from storage import decisions
+from storage import decisions, people
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import Person, ProductArea
+from storage.models import ProductArea
 
 LABELS = {action_id: label for action_id, label, _ in REQUEST_ACTIONS}
 VERBS = {
@@ -116,8 +115,7 @@ def request_decision_button(
                 return
             if action_id == "req_split":
                 occurrences = store.occurrences_of(session=session, request_id=request.id)
-                ids = {o.logged_by_id for o in occurrences}
-                who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))}
+                who = people.of_occurrences(session=session, occurrences=occurrences)
                 view = decision_modals.split_modal(
                     request=request, stats=stats, occurrences=occurrences, who=who, meta=meta
                 )

@@ -8,7 +8,6 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
-from sqlmodel import select
 
 from handlers.blocks import context, pack, request_action_buttons, section, sections
 from handlers.common import actor, deps_of, mention
@@ -97,8 +96,7 @@ def request_detail(session, workspace_id: int, request_id: int, me: Person, type
     area = session.get(ProductArea, request.area_id)
     stats = store.request_stats(session=session, request_id=request.id)
     occurrences = store.occurrences_of(session=session, request_id=request.id)
-    ids = {o.logged_by_id for o in occurrences} | {o.raised_by_id for o in occurrences if o.raised_by_id}
-    who = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(ids)))} if ids else {}
+    who = people.of_occurrences(session=session, occurrences=occurrences)
     label = decisions.STATUS_LABELS.get(request.status, request.status)
     header = (
         f"*#{request.id} {escape(request.title)}* ({escape(area.name)}) — *{label}* · {stats_text(stats)}"
