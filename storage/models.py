@@ -22,6 +22,14 @@ def advance_clock(delta: timedelta) -> datetime:
     return utcnow()
 
 
+def set_clock(at: datetime | None) -> datetime:
+    """Make `utcnow()` read `at` from now on (time still flows from there); None goes back to the real
+    clock. Tests pin the clock so that everything they create shares their date, whatever the real one."""
+    global _clock_offset
+    _clock_offset = timedelta(0) if at is None else at - datetime.now(UTC)
+    return utcnow()
+
+
 class Workspace(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("team_id", "enterprise_id", name="uq_workspace_team"),)
 

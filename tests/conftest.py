@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +18,7 @@ from bot.driver import Driver
 from bot.fake_slack import TEAM_ID, FakeSlack
 from bot.settings import Settings
 from storage.db import make_engine, migrate
+from storage.models import set_clock, utcnow
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SIGNING_SECRET = "test-signing-secret"
@@ -93,6 +95,30 @@ def engine(request, tmp_path) -> Iterator[Engine]:
 def pg_engine(_pg_engine: Engine) -> Engine:
     _empty_tables(_pg_engine)
     return _pg_engine
+
+
+class TestClock:
+    """The app's clock (storage.models.utcnow) pinned to a test's own date."""
+
+    def set(self, at: datetime) -> datetime:
+        return set_clock(at)
+
+    def now(self) -> datetime:
+        return utcnow()
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_after_each_test() -> Iterator[None]:
+    """A test that pins the clock never leaks its date into the next one."""
+    yield
+    set_clock(None)
+
+
+@pytest.fixture
+def clock() -> TestClock:
+    """Pin `utcnow()` with `clock.set(when)` before creating anything, so every row the test makes
+    (people, requests, claims) carries the test's date rather than today's."""
+    return TestClock()
 
 
 @pytest.fixture

@@ -312,15 +312,10 @@ def test_helpers():
         parse_delta("soon")
 
 
-def test_a_week_forward_from_tuesday_still_delivers_mondays_digest_once(tmp_path, monkeypatch):
-    from datetime import UTC, datetime, timedelta
+def test_a_week_forward_from_tuesday_still_delivers_mondays_digest_once(tmp_path, clock):
+    from datetime import UTC, datetime
 
-    import storage.models
-
-    monkeypatch.setattr(storage.models, "_clock_offset", storage.models._clock_offset)  # undone after
-    now = datetime.now(UTC)
-    tuesday = (now + timedelta(days=(1 - now.weekday()) % 7 or 7)).replace(hour=10, minute=0)
-    storage.models.advance_clock(tuesday - now)
+    clock.set(datetime(2027, 3, 2, 10, 0, tzinfo=UTC))  # a Tuesday
     shell, out = in_process_shell(
         tmp_path, "/partnerbot pm add @dana Reporting\n/focus Reporting: onboarding\n:time +7d\n:time +2h\n"
     )

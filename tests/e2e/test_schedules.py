@@ -26,6 +26,7 @@ from storage.models import (
     ProductArea,
     ScheduledSend,
     Workspace,
+    utcnow,
 )
 from tests.conftest import test_settings
 
@@ -54,7 +55,7 @@ def test_digest_and_agenda_over_http(server):
         sam = s.exec(select(Person).where(Person.slack_user_id == "USAM")).one()
         area = s.exec(select(ProductArea)).one()
         meeting = s.exec(select(OneOnOne)).one()
-        now = datetime.now(UTC)
+        now = utcnow()  # the server's clock: the real one
         hot = FeatureRequest(workspace_id=ws.id, area_id=area.id, title="Budget vs actuals report")
         s.add(hot)
         s.flush()

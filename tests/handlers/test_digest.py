@@ -115,7 +115,8 @@ def digests_to(fake, user):
     return [c for c in fake.posts_to(user) if "digest" in blob(c).lower() or "Nothing crossed" in blob(c)]
 
 
-def test_weekly_digest_content_buttons_escaping_and_sent_once(bolt):
+def test_weekly_digest_content_buttons_escaping_and_sent_once(bolt, clock):
+    clock.set(MONDAY_9_NY - timedelta(days=10))  # the PM joined the Friday before the 23rd
     make_pm(bolt)
     seeded = seed_requests(bolt.deps.engine)
 
@@ -166,7 +167,8 @@ def test_weekly_digest_content_buttons_escaping_and_sent_once(bolt):
     assert "Still over the threshold" in second and "CSV export" in second
 
 
-def test_an_empty_week_says_so_in_one_line(bolt):
+def test_an_empty_week_says_so_in_one_line(bolt, clock):
+    clock.set(MONDAY_9_NY - timedelta(days=3))
     make_pm(bolt, user="UEMPTY", area="Billing")
     assert run_due(bolt.deps, MONDAY_9_NY) == 1
     bolt.deps.worker.drain()
@@ -174,9 +176,10 @@ def test_an_empty_week_says_so_in_one_line(bolt):
     assert post.args["text"] == "Nothing crossed or came close this week — 0 new requests in Billing."
 
 
-def test_digest_command_shows_sets_and_refuses(bolt):
+def test_digest_command_shows_sets_and_refuses(bolt, clock):
+    clock.set(MONDAY_9_NY - timedelta(days=2))
     make_pm(bolt)
-    seed_requests(bolt.deps.engine, now=datetime.now(UTC))
+    seed_requests(bolt.deps.engine, now=clock.now())
     d = bolt.driver
     shown = d.command("UPM", "/digest", "")
     assert "weekly on Monday at 09:00 (America/New_York)" in shown.text and "Next one:" in shown.text
@@ -200,13 +203,14 @@ def test_digest_command_shows_sets_and_refuses(bolt):
     assert "for PMs" in d.command("USALES", "/digest", "").text
 
 
-def test_off_sends_nothing_and_a_changed_schedule_does_not_fire_late(bolt):
+def test_off_sends_nothing_and_a_changed_schedule_does_not_fire_late(bolt, clock):
+    clock.set(MONDAY_9_NY - timedelta(days=2))
     make_pm(bolt)
     d = bolt.driver
     d.command("UPM", "/digest", "off")
     assert run_due(bolt.deps, MONDAY_9_NY) == 0
     # Set a daily hour that has just passed: today's is not sent late, tomorrow's is sent.
-    now = datetime.now(UTC)
+    now = clock.now()
     hour = (now.astimezone(ZoneInfo("America/New_York")) - timedelta(hours=1)).hour
     assert f"daily at {hour:02d}:00" in d.command("UPM", "/digest", f"daily {hour}").text
     assert run_due(bolt.deps, now) == 0

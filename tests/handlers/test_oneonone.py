@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -12,7 +12,16 @@ from bot.payloads import buttons_in
 from handlers.commands.oneonone import CadenceError, parse_cadence
 from handlers.digest_builder import QUESTIONS
 from storage import people, schedule
-from storage.models import AgendaItem, FeatureRequest, Occurrence, OneOnOne, Person, ProductArea, Workspace
+from storage.models import (
+    AgendaItem,
+    FeatureRequest,
+    Occurrence,
+    OneOnOne,
+    Person,
+    ProductArea,
+    Workspace,
+    utcnow,
+)
 from tests.handlers.test_digest import blob, make_pm
 
 GROUP = "G" + "".join(sorted(["UPM", "USAM"]))
@@ -92,7 +101,7 @@ def test_oneonone_command_validates_and_lists(bolt):
     with Session(bolt.deps.engine) as s:
         row = s.exec(select(OneOnOne)).one()
         assert (row.cadence_weeks, row.weekday, row.next_meeting.weekday()) == (4, 3, 3)
-        assert row.next_meeting > datetime.now(UTC).date() - timedelta(days=1)
+        assert row.next_meeting > utcnow().date() - timedelta(days=1)
     listed = d.command("UPM", "/oneonone", "list")
     assert "<@USAM>: every 4 weeks on Thursday" in listed.text
     assert "<@UPM> (they run it)" in d.command("USAM", "/oneonone", "").text
