@@ -19,6 +19,9 @@ from storage.db import make_engine, migrate
 
 log = logging.getLogger(__name__)
 
+# Set in the context once Bolt has verified the payload's signature (or it came over Socket Mode).
+VERIFIED = "partnerbot_verified"
+
 
 def make_client(settings: Settings) -> WebClient:
     return WebClient(token=settings.bot_token or None, base_url=settings.slack_api_url)
@@ -77,14 +80,20 @@ def create_app(
 
     def attach_deps(context: BoltContext, next: Any) -> None:  # noqa: A002 (Bolt's name)
         # Only hands listeners their dependencies; sessions are opened by the listeners themselves.
+        # Global middleware runs after Bolt's signature check, so reaching here marks the payload genuine.
         context["deps"] = deps
+        context[VERIFIED] = True
         next()
 
     app.use(attach_deps)
     register_listeners(app)
 
     @app.error
-    def on_error(error: Exception, body: dict, logger: logging.Logger) -> None:
+    def on_error(error: Exception, body: dict, context: BoltContext, logger: logging.Logger) -> None:
+        if not context.get(VERIFIED):
+            # Failed before the payload was verified: nobody named in it may be messaged on its say-so.
+            logger.warning("refused a request that failed before verification: %s", type(error).__name__)
+            return
         logger.error("listener failed", exc_info=error)
         tell_user_about_failure(deps.client, body, logger)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -13,8 +14,12 @@ from sqlalchemy import text
 
 from bot.app import create_app
 from bot.settings import Settings
+from bot.signing import signature_problem
 
 log = logging.getLogger(__name__)
+
+# Slack's payloads are a few KB (a full form is under 100 KB); anything far larger is not Slack's.
+MAX_BODY_BYTES = 1_000_000
 
 
 class PartnerbotWSGI:
@@ -32,12 +37,52 @@ class PartnerbotWSGI:
             return "503 Service Unavailable", {"ok": False, "database": str(e)[:200]}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            status, body = self.healthz()
-            data = json.dumps(body).encode()
-            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-            return [data]
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            return _json(start_response, *self.healthz())
+        if path != "/slack/events":
+            return _json(start_response, "404 Not Found", {"error": "not found"})
+        if method != "POST":
+            return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
+        return self.slack_request(environ, start_response)
+
+    def slack_request(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        """Checks the signature before Bolt sees anything: an unsigned, forged, stale or malformed request
+        gets 401 and is never parsed, so nothing in it can make the bot act (or DM anyone)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            log.warning("refused a request to /slack/events: body length %r", environ.get("CONTENT_LENGTH"))
+            return _json(start_response, "413 Content Too Large", {"error": "request too large"})
+        body = environ["wsgi.input"].read(length) if length else b""
+        problem = signature_problem(
+            self.signing_secret,
+            body,
+            environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+            environ.get("HTTP_X_SLACK_SIGNATURE"),
+        )
+        if problem:
+            # The fact, never the body: an attacker's text has no business in our logs.
+            log.warning(
+                "refused an unverified request to /slack/events from %s: %s",
+                environ.get("HTTP_X_FORWARDED_FOR") or environ.get("REMOTE_ADDR") or "?",
+                problem,
+            )
+            return _json(start_response, "401 Unauthorized", {"error": "invalid request"})
+        environ["wsgi.input"] = io.BytesIO(body)
         return self.slack(environ, start_response)
+
+    @property
+    def signing_secret(self) -> str:
+        return self.app.deps.settings.signing_secret  # type: ignore[attr-defined]
+
+
+def _json(start_response: Callable, status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 def create_wsgi_app(settings: Settings | None = None) -> PartnerbotWSGI:
