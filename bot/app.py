@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
@@ -15,6 +15,7 @@ from bot.settings import WHERE_TO_GET, Settings, SettingsError
 from handlers import register_listeners
 from handlers.common import Deps
 from handlers.text import quote
+from handlers.values import ForgedValue
 from storage.db import make_engine, migrate
 
 log = logging.getLogger(__name__)
@@ -89,13 +90,35 @@ def create_app(
     register_listeners(app)
 
     @app.error
-    def on_error(error: Exception, body: dict, context: BoltContext, logger: logging.Logger) -> None:
+    def on_error(error: Exception, body: dict, context: BoltContext, logger: logging.Logger) -> BoltResponse:
+        """Slack never gets a 5xx for a genuine payload: the person hears what went wrong (their text
+        echoed back), and Slack gets what the listener had acknowledged, or a plain 200."""
         if not context.get(VERIFIED):
             # Failed before the payload was verified: nobody named in it may be messaged on its say-so.
             logger.warning("refused a request that failed before verification: %s", type(error).__name__)
-            return
-        logger.error("listener failed", exc_info=error)
-        tell_user_about_failure(deps.client, body, logger)
+            return BoltResponse(status=401, body={"error": "invalid request"})
+        if isinstance(error, ForgedValue):
+            logger.warning("refused a payload: %s", error)
+            said = f"That {error.what} came back with values I never wrote, so I changed nothing."
+        else:
+            logger.error("listener failed", exc_info=error)
+            said = "Sorry — something went wrong on my side, so I couldn't finish that."
+        acked = context.ack.response if context.ack is not None else None
+        if acked is None and body.get("type") == "view_submission":
+            field = first_input(body)
+            if field:
+                # The form stays open with everything typed in it; the message sits on its first field.
+                return BoltResponse(
+                    status=200,
+                    body={
+                        "response_action": "errors",
+                        "errors": {field: f"{said} What you typed is still here."},
+                    },
+                )
+        tell_user_about_failure(deps.client, body, logger, said)
+        if acked is not None and acked.status == 200:
+            return acked
+        return BoltResponse(status=200, body="")
 
     app.deps = deps  # type: ignore[attr-defined]
     return app
@@ -105,24 +128,46 @@ def typed_text(body: dict[str, Any]) -> str:
     """What the user had typed in the payload that failed, so the apology can hand it back."""
     if body.get("command"):
         return f"{body['command']} {body.get('text') or ''}".strip()
-    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
-    for block in values.values():
-        for element in block.values():
+    for block in _form_values(body).values():
+        for element in block.values() if isinstance(block, dict) else ():
             if isinstance(element, dict) and element.get("value"):
                 return str(element["value"])
-    return str((body.get("message") or {}).get("text") or "")
+    message = body.get("message")
+    return str(message.get("text") or "") if isinstance(message, dict) else ""
 
 
-def tell_user_about_failure(client: WebClient, body: dict[str, Any], logger: logging.Logger) -> None:
-    user = body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
-    if not user:
+def _form_values(body: dict[str, Any]) -> dict[str, Any]:
+    """A submitted form's state values; {} for anything not shaped like one (a forged body may be)."""
+    view = body.get("view")
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
+def first_input(body: dict[str, Any]) -> str:
+    """The block id of a submitted form's first input, where an error can be shown."""
+    return next((k for k in _form_values(body) if isinstance(k, str) and k), "")
+
+
+def tell_user_about_failure(
+    client: WebClient,
+    body: dict[str, Any],
+    logger: logging.Logger,
+    said: str = "Sorry — something went wrong on my side.",
+) -> None:
+    """DM the (verified) user what went wrong, handing back what they typed."""
+    user = body.get("user_id")
+    for holder in ("user", "event"):
+        if not user and isinstance(body.get(holder), dict):
+            user = body[holder].get("id" if holder == "user" else "user")
+    if not user or not isinstance(user, str):
         return
     typed = typed_text(body)
     kept = f" Here is what you typed, so it isn't lost:\n> {quote(typed, 2500)}" if typed else ""
     try:
         client.chat_postMessage(
             channel=user,
-            text=f"Sorry — something went wrong on my side.{kept}\n"
+            text=f"{said}{kept}\n"
             "Please try again in a minute; if it keeps happening, tell your Partnerbot admin.",
         )
     except Exception:  # Slack itself may be what failed; the log has the original error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from logging import Logger
 from typing import Any
 
@@ -14,6 +13,7 @@ from handlers.commands.oneonone import ITEM_LIMIT, announce_item
 from handlers.common import actor, deps_of, mention
 from handlers.digest_builder import add_item_modal, done_item_text
 from handlers.text import escape, quote
+from handlers.values import AgendaForm, read, read_id
 from storage import schedule
 from storage.db import session_scope
 from storage.models import AgendaItem, OneOnOne, Person
@@ -57,8 +57,7 @@ def agenda_done_button(
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)
         where = _where(body, me)
-        value = str(action.get("value") or "")
-        item = session.get(AgendaItem, int(value)) if value.isdigit() else None
+        item = session.get(AgendaItem, read_id(action.get("value"), "agenda item's Done button"))
         if item is None or item.workspace_id != workspace.id:
             client.chat_postEphemeral(
                 channel=where, user=me.slack_user_id, text="I can't find that agenda item."
@@ -106,8 +105,7 @@ def agenda_add_button(
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)
         where = _where(body, me)
-        value = str(action.get("value") or "")
-        oneonone = session.get(OneOnOne, int(value)) if value.isdigit() else None
+        oneonone = session.get(OneOnOne, read_id(action.get("value"), "1:1's Add button"))
         if oneonone is None or oneonone.workspace_id != workspace.id or not oneonone.active:
             client.chat_postEphemeral(
                 channel=where, user=me.slack_user_id, text="That 1:1 is no longer scheduled."
@@ -147,15 +145,8 @@ def agenda_add_submission(
     if len(text) > ITEM_LIMIT:
         ack(response_action="errors", errors={"item": f"Please keep it under {ITEM_LIMIT:,} characters."})
         return
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        oneonone_id = int(meta.get("o"))
-    except (ValueError, TypeError):
-        ack(
-            response_action="errors",
-            errors={"item": "This form lost track of its 1:1; use `/agenda @user [item]`."},
-        )
-        return
+    meta = read(AgendaForm, view.get("private_metadata"), "agenda form")
+    oneonone_id = meta.o
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)
@@ -181,7 +172,7 @@ def agenda_add_submission(
             item_id=item.id,
             by=me,
             text=text,
-            channel=str(meta.get("c") or ""),
+            channel=meta.c,
         )
     deps.kick()
     logger.info("agenda item %s added to 1:1 %s: %s", item.id, oneonone_id, escape(text[:80]))

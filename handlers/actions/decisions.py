@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from handlers.blocks import REQUEST_ACTIONS
 from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.text import escape
+from handlers.values import read_id
 from handlers.views import decision_modals
 from storage import decisions, people
 from storage import requests as store
@@ -59,10 +60,8 @@ def request_decision_button(
     value = str(action.get("value") or "")
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)
-        request = (
-            store.get_request(session=session, request_id=int(value), workspace_id=workspace.id)
-            if value.isdigit()
-            else None
+        request = store.get_request(
+            session=session, request_id=read_id(value, "decision button"), workspace_id=workspace.id
         )
         what = f"*{LABELS.get(action_id, action_id)}* on " + (
             f"#{request.id} “{escape(request.title)}”" if request else f"request “{escape(value)}”"

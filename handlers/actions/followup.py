@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from logging import Logger
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlmodel import Session
 from handlers import blocks
 from handlers.common import actor, deps_of
 from handlers.logging_flow import reweigh_late_amount
+from handlers.values import FollowupChoice, FollowupForm, FollowupQuestion, ForgedValue, read
 from handlers.views.request_modal_builder import CUSTOMER_LIMIT
 from storage import requests as store
 from storage.db import session_scope
@@ -65,11 +65,8 @@ def followup_button(
     """Frequency and impact buttons: one click stores the answer."""
     ack()
     deps = deps_of(context)
-    try:
-        value = json.loads(action.get("value") or "{}")
-        occurrence_id, choice = int(value["o"]), str(value["v"])
-    except (ValueError, KeyError, TypeError):
-        return
+    value = read(FollowupChoice, action.get("value"), "answer button")
+    occurrence_id, choice = value.o, value.v
     channel = (body.get("channel") or {}).get("id", "")
     ts = (body.get("message") or {}).get("ts", "")
     with session_scope(deps.engine) as session:
@@ -102,13 +99,10 @@ def followup_answer_button(
 ) -> None:
     """*Answer* opens a one-question form."""
     ack()
-    try:
-        value = json.loads(action.get("value") or "{}")
-        occurrence_id, field = int(value["o"]), str(value["f"])
-    except (ValueError, KeyError, TypeError):
-        return
+    value = read(FollowupQuestion, action.get("value"), "Answer button")
+    occurrence_id, field = value.o, value.f
     if field not in blocks.QUESTION_LABELS:
-        return
+        raise ForgedValue("Answer button")
     message = {"c": (body.get("channel") or {}).get("id", ""), "t": (body.get("message") or {}).get("ts", "")}
     client.views_open(
         trigger_id=body["trigger_id"],
@@ -120,8 +114,10 @@ def followup_answer_submission(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
     view = body.get("view") or {}
-    meta = json.loads(view.get("private_metadata") or "{}")
-    field = meta.get("f", "")
+    meta = read(FollowupForm, view.get("private_metadata"), "answer form")
+    field = meta.f
+    if field not in blocks.QUESTION_LABELS:
+        raise ForgedValue("answer form")
     values = (view.get("state") or {}).get("values") or {}
     text = str(((values.get("answer") or {}).get("value") or {}).get("value") or "").strip()
     if not text:
@@ -142,7 +138,7 @@ def followup_answer_submission(
             return
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
-        person, occ = _own_occurrence(session, context, deps, int(meta.get("o", 0)))
+        person, occ = _own_occurrence(session, context, deps, meta.o)
         if occ is None:
             ack(response_action="errors", errors={"answer": "I can't find that request of yours any more."})
             return
@@ -157,7 +153,7 @@ def followup_answer_submission(
             return
         session.add(occ)
         session.commit()  # durable before the DM says it is answered
-        _refresh_dm(client, session, occ, meta.get("c", ""), meta.get("t", ""), logger)
+        _refresh_dm(client, session, occ, meta.c, meta.t, logger)
         if field == "amount" and reweigh_late_amount(
             session=session, deps=deps, person=person, occurrence=occ
         ):

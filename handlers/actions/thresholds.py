@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from handlers.common import actor, area_refusal, deps_of
 from handlers.text import escape
+from handlers.values import read_id
 from storage import requests as store
 from storage import thresholds
 from storage.db import session_scope
@@ -35,11 +36,10 @@ def reset_threshold_button(
                 channel=where, user=me.slack_user_id, text="Only PMs can reset a threshold."
             )
             return
-        value = str(action.get("value") or "")
-        request = (
-            store.get_request(session=session, request_id=int(value), workspace_id=workspace.id)
-            if value.isdigit()
-            else None
+        request = store.get_request(
+            session=session,
+            request_id=read_id(action.get("value"), "Reset button"),
+            workspace_id=workspace.id,
         )
         if request is None:
             client.chat_postEphemeral(channel=where, user=me.slack_user_id, text="I can't find that request.")

@@ -14,6 +14,7 @@ from handlers.common import actor, deps_of, mention
 from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, from_slack, quote
 from handlers.thanks import and_list, customers_of, local_date
+from handlers.values import as_id
 from storage import decisions, people
 from storage import requests as store
 from storage.db import session_scope
@@ -60,9 +61,9 @@ def requests_command(
         if typed.lower() in ("mine", "me", "my"):
             ack(**mine(session, workspace.id, me))
             return
-        number = typed.lstrip("#")
-        if number.isdigit() and len(number) < 12:
-            ack(**request_detail(session, workspace.id, int(number), me, typed))
+        number = as_id(typed.lstrip("#"))
+        if number is not None:
+            ack(**request_detail(session, workspace.id, number, me, typed))
             return
         areas = people.list_areas(session=session, workspace_id=workspace.id)
         if not typed:

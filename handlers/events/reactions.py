@@ -14,6 +14,7 @@ from handlers.blocks import button, section
 from handlers.common import actor, deps_of, fetch_message, mention_names, person_for
 from handlers.shortcuts.log_request import message_text
 from handlers.text import quote
+from handlers.values import MessageRef, read
 from handlers.views.request_form import open_request_form
 from storage.db import session_scope
 
@@ -55,11 +56,8 @@ def reaction_log_button(
 ) -> None:
     ack()
     deps = deps_of(context)
-    try:
-        where = json.loads(action.get("value") or "{}")
-        channel, ts = str(where["c"]), str(where["t"])
-    except (ValueError, KeyError, TypeError):
-        return
+    where = read(MessageRef, action.get("value"), "“Log as request” button")
+    channel, ts = where.c, where.t
     message = fetch_message(client, channel, ts) or {}
     permalink = ""
     try:

@@ -26,6 +26,7 @@ from handlers.thanks import (
     queue_thanks,
     shipped_summary,
 )
+from handlers.values import DecisionForm, as_id, read
 from storage import decisions, people, thresholds
 from storage import requests as store
 from storage.db import session_scope
@@ -256,23 +257,15 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _meta(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
+def _meta(view: dict[str, Any]) -> DecisionForm:
+    return read(DecisionForm, view.get("private_metadata"), "decision form")
 
 
 def _load(
     session: Session, deps: Deps, context: BoltContext, view: dict[str, Any]
 ) -> tuple[Person, FeatureRequest | None]:
     workspace, me = actor(session, deps, context)
-    rid = _meta(view).get("r")
-    request = (
-        store.get_request(session=session, request_id=int(rid), workspace_id=workspace.id)
-        if str(rid).isdigit()
-        else None
-    )
+    request = store.get_request(session=session, request_id=_meta(view).r, workspace_id=workspace.id)
     return me, request
 
 
@@ -350,7 +343,7 @@ def refresh_origin(
 ):
     """After a form opened from a button: show the decision on the message that button was in."""
     meta = _meta(view)
-    channel, ts = str(meta.get("c") or ""), str(meta.get("ts") or "")
+    channel, ts = meta.c, meta.ts
     if channel and ts:
         message = fetch_message(client, channel, ts)
         if message:
@@ -476,8 +469,8 @@ def merge_submission(
             )
             return
         target = (
-            store.get_request(session=session, request_id=int(wanted), workspace_id=source.workspace_id)
-            if wanted.isdigit()
+            store.get_request(session=session, request_id=as_id(wanted), workspace_id=source.workspace_id)
+            if as_id(wanted) is not None
             else None
         )
         if target is None:
@@ -575,15 +568,16 @@ def split_submission(
         me, request = _load(session, deps, context, view)
         if _refuse(ack, "occurrence", me, request, session):
             return
-        if not picked.isdigit():
+        picked_id = as_id(picked)
+        if picked_id is None:
             ack(response_action="errors", errors={"occurrence": "Pick the occurrence to split off."})
             return
         try:
-            new = decisions.split_occurrence(session=session, request=request, occurrence_id=int(picked))
+            new = decisions.split_occurrence(session=session, request=request, occurrence_id=picked_id)
         except decisions.DecisionError as e:
             ack(response_action="errors", errors={"occurrence": str(e)})
             return
-        occurrence = session.get(Occurrence, int(picked))
+        occurrence = session.get(Occurrence, picked_id)
         if deps.matcher is not None:  # neither is matched on the other's words any more
             deps.matcher.learn(session, request)
             deps.matcher.add(session, new)

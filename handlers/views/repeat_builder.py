@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from handlers.text import clip, escape, plain, quote
+from handlers.values import as_id
 from storage.money import format_money
 from storage.requests import RequestStats
 
@@ -101,6 +102,6 @@ def read_choice(view: dict[str, Any]) -> int | str | None:
     value = option.get("value") or ""
     if value == NEW:
         return NEW
-    if value.startswith("req:") and value[4:].isdigit():
-        return int(value[4:])
+    if value.startswith("req:") and as_id(value[4:]) is not None:
+        return as_id(value[4:])
     return None

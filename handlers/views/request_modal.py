@@ -14,6 +14,7 @@ from handlers.blocks import context as context_block
 from handlers.common import actor, deps_of
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
 from handlers.text import quote
+from handlers.values import ForgedValue, read_id
 from handlers.views.repeat_builder import NEW, read_choice
 from handlers.views.request_modal_builder import (
     CUSTOMER_LIMIT,
@@ -26,7 +27,7 @@ from handlers.views.request_modal_builder import (
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
-from storage.models import Draft, ProductArea, Workspace
+from storage.models import Draft, Person, ProductArea, Workspace
 from storage.money import AmountError, parse_amount
 from storage.requests import FREQUENCIES, IMPACTS
 
@@ -55,8 +56,13 @@ def request_modal_submission(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft = _draft(session, view, workspace)
+        draft = _draft(session, view, workspace, person)
         area = _chosen_area(session, workspace, answers.area_id)
+        if area is None:
+            # The form asks for an area when there are several; a client that skips it is told the same.
+            field = "area" if "area" in ((view.get("state") or {}).get("values") or {}) else "request"
+            ack(response_action="errors", errors={field: "Pick the product area this is for."})
+            return
         response = finish_logging(
             session=session,
             deps=deps,
@@ -81,7 +87,7 @@ def request_modal_closed(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft = _draft(session, view, workspace)
+        draft = _draft(session, view, workspace, person)
         if not answers.text and draft is not None and draft.answers:
             answers, _ = answers_from_json(draft.answers)
         text = answers.text or (draft.text if draft else "")
@@ -130,10 +136,10 @@ def reopen_request_button(
     value = str(action.get("value") or "")
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft = (
-            store.get_draft(session=session, draft_id=int(value), workspace_id=workspace.id)
-            if value.isdigit()
-            else None
+        draft = store.get_draft(
+            session=session,
+            draft_id=read_id(value, "“Open the form again” button"),
+            workspace_id=workspace.id,
         )
         if draft is None or draft.person_id != person.id or not draft.answers:
             told = "I can't reopen that form; use `/request` to log it."
@@ -194,7 +200,7 @@ def repeat_choice_submission(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft = _draft(session, view, workspace)
+        draft = _draft(session, view, workspace, person)
         if draft is None or not draft.answers:
             ack(
                 response_action="errors", errors={"choice": "I lost track of this form; please log it again."}
@@ -221,6 +227,12 @@ def repeat_choice_submission(
             area = session.get(ProductArea, request.area_id)
         else:
             area = _chosen_area(session, workspace, answers.area_id)
+        if area is None:  # the area picked in the form was removed meanwhile
+            ack(
+                response_action="errors",
+                errors={"choice": "The product area you picked is gone; log it again."},
+            )
+            return
         log_and_reply(
             session=session,
             deps=deps,
@@ -236,18 +248,21 @@ def repeat_choice_submission(
     deps.kick()
 
 
-def _draft(session: Session, view: dict[str, Any], workspace: Workspace) -> Draft | None:
-    """The draft saved when the form opened (what was typed, where it came from)."""
-    draft_id = draft_id_of(view)
-    if not draft_id:
-        return None
-    return store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
+def _draft(session: Session, view: dict[str, Any], workspace: Workspace, person: Person) -> Draft | None:
+    """The draft saved when the form opened (what was typed, where it came from): only ever the
+    submitter's own. Another person's draft id in the metadata is a forged form."""
+    draft = store.get_draft(session=session, draft_id=draft_id_of(view), workspace_id=workspace.id)
+    if draft is not None and draft.person_id != person.id:
+        raise ForgedValue("request form")
+    return draft
 
 
-def _chosen_area(session: Session, workspace: Workspace, area_id: int | None) -> ProductArea:
-    """The area picked in the form, or the workspace's default when none (or a stale one) was picked."""
+def _chosen_area(session: Session, workspace: Workspace, area_id: int | None) -> ProductArea | None:
+    """The area picked in the form; the only one when the workspace has one (the form then shows no
+    choice); None when there are several and none of them was picked."""
+    areas = people.list_areas(session=session, workspace_id=workspace.id)
     if area_id:
-        for area in people.list_areas(session=session, workspace_id=workspace.id):
-            if area.id == area_id:
-                return area
-    return people.default_area(session=session, workspace_id=workspace.id)
+        return next((area for area in areas if area.id == area_id), None)
+    if len(areas) <= 1:
+        return people.default_area(session=session, workspace_id=workspace.id)
+    return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.text import clip, escape, plain
+from handlers.values import DraftRef, as_id, read
 from storage.models import ProductArea
 from storage.requests import FREQUENCIES, IMPACTS
 
@@ -283,7 +284,7 @@ def read_answers(view: dict[str, Any]) -> Answers:
     frequency = _value(values, "frequency")
     return Answers(
         text=str(_value(values, "request")).strip(),
-        area_id=int(area) if str(area).isdigit() else None,
+        area_id=as_id(area),
         customer=" ".join(str(_value(values, "customer")).split()),
         amount_text=str(_value(values, "amount")).strip(),
         frequency=frequency if frequency in FREQUENCIES else "",
@@ -295,8 +296,6 @@ def read_answers(view: dict[str, Any]) -> Answers:
     )
 
 
-def draft_id_of(view: dict[str, Any]) -> int | None:
-    try:
-        return int(json.loads(view.get("private_metadata") or "{}").get("draft"))
-    except (ValueError, TypeError, AttributeError):
-        return None
+def draft_id_of(view: dict[str, Any]) -> int:
+    """The draft the form was opened with (ForgedValue when the metadata is not what the bot wrote)."""
+    return read(DraftRef, view.get("private_metadata"), "request form").draft

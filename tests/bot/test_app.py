@@ -21,7 +21,9 @@ def test_a_request_that_breaks_before_verification_messages_nobody(bolt):
     timestamp; the error handler must not take the unverified body's user at its word."""
     from bot import payloads
 
-    body = payloads.slash_command("/request", "re-login at https://evil.example", user_id="UVICTIM", team_id="T1")
+    body = payloads.slash_command(
+        "/request", "re-login at https://evil.example", user_id="UVICTIM", team_id="T1"
+    )
     reply = bolt.driver.send(
         body,
         "application/x-www-form-urlencoded",
