@@ -8,6 +8,9 @@ acting user's?) is checked by the listener once it has loaded the row.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from typing import Annotated, TypeVar
 
@@ -80,10 +83,27 @@ class FollowupForm(FollowupQuestion):
 
 
 class MessageRef(_Written):
-    """The message a :memo: reaction was on (the "Log as request" offer's button)."""
+    """The message a :memo: reaction was on (the "Log as request" offer's button), for whom, sealed:
+    the button opens that message's text, so a forged channel must not reveal another channel's."""
 
     c: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,32}$")]
     t: Annotated[str, Field(pattern=r"^\d{1,12}\.\d{1,8}$")]
+    u: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,32}$")]
+    s: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+    @staticmethod
+    def seal(key: str, channel: str, ts: str, user: str) -> str:
+        return hmac.new(key.encode(), f"{channel}:{ts}:{user}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    @classmethod
+    def write(cls, key: str, channel: str, ts: str, user: str) -> str:
+        return json.dumps({"c": channel, "t": ts, "u": user, "s": cls.seal(key, channel, ts, user)})
+
+    def check(self, key: str, user: str, what: str) -> MessageRef:
+        """Itself when it was written for `user` with `key`; ForgedValue otherwise."""
+        if self.u != user or not hmac.compare_digest(self.s, self.seal(key, self.c, self.t, self.u)):
+            raise ForgedValue(what)
+        return self
 
 
 Model = TypeVar("Model", bound=_Written)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from logging import Logger
 from typing import Any
 
@@ -21,6 +20,12 @@ from storage.db import session_scope
 REACTIONS = {"memo", "partnerbot", "pencil"}
 
 
+def seal_key(context: BoltContext) -> str:
+    """What seals the offer's button: the app's signing secret (the bot token in Socket Mode)."""
+    settings = deps_of(context).settings
+    return settings.signing_secret or settings.bot_token or settings.app_token
+
+
 def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
     if event.get("reaction") not in REACTIONS or (event.get("item") or {}).get("type") != "message":
         return
@@ -29,7 +34,7 @@ def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContex
     message = fetch_message(client, channel, ts)
     text = message_text(message, mention_names(client)) if message else ""
     preview = f"> {quote(text, 400)}" if text else "(I couldn't read that message; you can type the request.)"
-    value = json.dumps({"c": channel, "t": ts})
+    value = MessageRef.write(seal_key(context), channel, ts, user)
     client.chat_postMessage(
         channel=user,
         text="Log that message as a customer request?",
@@ -56,7 +61,8 @@ def reaction_log_button(
 ) -> None:
     ack()
     deps = deps_of(context)
-    where = read(MessageRef, action.get("value"), "“Log as request” button")
+    what = "“Log as request” button"
+    where = read(MessageRef, action.get("value"), what).check(seal_key(context), context.get("user_id"), what)
     channel, ts = where.c, where.t
     message = fetch_message(client, channel, ts) or {}
     permalink = ""

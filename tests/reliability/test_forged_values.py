@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
+from bot.payloads import buttons_in
 from handlers.views.decision_modals import MERGE, NOT_YET, SHIPPED, SPLIT
 from handlers.views.repeat_builder import CALLBACK_ID as REPEAT_STEP
 from handlers.views.request_modal_builder import CALLBACK_ID as REQUEST_FORM
@@ -176,3 +177,40 @@ def test_a_form_without_an_area_is_refused_when_there_are_several(bolt):
         for b in view["blocks"]
     ]
     assert "Pick the product area" in d.submit("UREP", forged, {"area": "999"}).body
+
+
+def test_the_log_as_request_offer_opens_only_for_whom_it_was_made_and_only_its_message(bolt):
+    d, fake = bolt.driver, bolt.fake
+    fake.messages["C0DEALS"].append(
+        {"type": "message", "ts": "1700000001.000200", "user": "U7AE", "text": "EU data"}
+    )
+    fake.messages["C0SECRET"].append(
+        {"type": "message", "ts": "1700000009.000900", "user": "UCEO", "text": "Layoffs on Friday"}
+    )
+    d.event(
+        {
+            "type": "reaction_added",
+            "user": "UREP",
+            "reaction": "memo",
+            "item": {"type": "message", "channel": "C0DEALS", "ts": "1700000001.000200"},
+        }
+    )
+    offer = next(b for b in buttons_in(fake.posts_to("UREP")[-1].args["blocks"]))
+    written = json.loads(offer["value"])
+
+    def opened() -> list[str]:
+        return [json.dumps(c.args) for c in fake.calls if c.method == "views.open"]
+
+    # Pointed at another channel's message, or clicked by someone else: refused, nothing opened.
+    for value in (
+        json.dumps({**written, "c": "C0SECRET", "t": "1700000009.000900"}),
+        json.dumps({**written, "s": "0" * 32}),
+        json.dumps({k: v for k, v in written.items() if k != "s"}),
+    ):
+        assert d.click("UREP", {**offer, "value": value}, channel="DUREP").status == 200
+    assert d.click("UOTHER", offer, channel="DUOTHER").status == 200
+    assert opened() == []
+    assert all("Layoffs" not in json.dumps(c.args) for c in fake.calls)
+    # The offer as written opens the form with the message it was made for.
+    d.click("UREP", offer, channel="DUREP")
+    assert len(opened()) == 1 and "EU data" in opened()[0]
