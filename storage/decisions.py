@@ -148,6 +148,17 @@ def merge_requests(
         raise DecisionError(f"#{source.id} can't be merged into itself.")
     if source.status == "merged":
         raise DecisionError(f"#{source.id} was already merged into #{source.merged_into_id}.")
+    # Compare-and-set first, as in set_status: of two merges at once, the second moves nothing.
+    if (
+        session.exec(
+            update(FeatureRequest)
+            .where(FeatureRequest.id == source.id, FeatureRequest.status == source.status)
+            .values(status="merged", merged_into_id=target.id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        != 1
+    ):
+        raise AlreadyDecided(f"#{source.id} was just merged or decided on, so I moved nothing.")
     moved = session.exec(
         update(Occurrence)
         .where(Occurrence.request_id == source.id)
