@@ -11,6 +11,7 @@ The claim is its own short transaction, committed before the listener runs (no s
 it). When the listener raises, or answers a form with errors, the claim is released: nothing happened,
 so Slack's retry (or the person's corrected submit) acts. Otherwise it is marked done. Two real clicks
 are two payloads; the decisions they make are guarded by compare-and-set updates where they are stored.
+A lazy listener (none today) would be covered only up to its ack function: its claim is settled then.
 """
 
 from __future__ import annotations
