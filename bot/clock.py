@@ -32,7 +32,7 @@ from handlers.digest_builder import (
     questions_for,
 )
 from storage import digest as digest_store
-from storage import outbox, schedule
+from storage import handled, outbox, schedule
 from storage.db import session_scope
 from storage.models import OneOnOne, Person, utcnow
 
@@ -241,10 +241,26 @@ def queue_agenda(
     return True
 
 
+def prune_handled(deps: Deps, now: datetime, every: timedelta = timedelta(hours=1)) -> int:
+    """Forget Slack payloads handled more than a day ago (their retries are long over); at most once an
+    hour per clock, so the minutely run stays cheap. Returns how many were deleted."""
+    last = deps.extras.get("handled_pruned_at")
+    if last is not None and now - last < every:
+        return 0
+    with session_scope(deps.engine) as session:
+        deleted = handled.prune(session=session, now=now)
+    deps.extras["handled_pruned_at"] = now
+    if deleted:
+        log.info("forgot %s handled Slack payload(s) older than %s", deleted, handled.KEEP_FOR)
+    return deleted
+
+
 # -- the heartbeat -------------------------------------------------------------------------------
 def _tick(deps: Deps) -> None:
     try:
-        run_due(deps, utcnow())
+        now = utcnow()
+        run_due(deps, now)
+        prune_handled(deps, now)
     except Exception:  # a database hiccup must not stop the heartbeat; the next minute catches up
         log.exception("clock run failed; trying again next minute")
 

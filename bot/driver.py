@@ -44,8 +44,8 @@ class BaseDriver:
     def send(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> Reply:
         raise NotImplementedError
 
-    def _signed(self, body: str, content_type: str) -> Reply:
-        return self.send(body, content_type, payloads.sign(self.secret, body))
+    def _signed(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.send(body, content_type, {**payloads.sign(self.secret, body), **(headers or {})})
 
     # -- the verbs -----------------------------------------------------------------------------
     def command(
@@ -70,9 +70,17 @@ class BaseDriver:
         return self._signed(body, "application/x-www-form-urlencoded")
 
     def submit(
-        self, user: str, view: dict[str, Any], answers: dict[str, Any], *, team_id: str | None = None
+        self,
+        user: str,
+        view: dict[str, Any],
+        answers: dict[str, Any],
+        *,
+        team_id: str | None = None,
+        trigger_id: str | None = None,
     ) -> Reply:
-        body = payloads.view_submission(view, answers, user_id=user, team_id=team_id or self.team_id)
+        body = payloads.view_submission(
+            view, answers, user_id=user, team_id=team_id or self.team_id, trigger_id=trigger_id
+        )
         return self._signed(body, "application/x-www-form-urlencoded")
 
     def close(self, user: str, view: dict[str, Any], answers: dict[str, Any]) -> Reply:
@@ -88,6 +96,7 @@ class BaseDriver:
         message: dict[str, Any] | None = None,
         view: dict[str, Any] | None = None,
         team_id: str | None = None,
+        action_ts: str | None = None,
     ) -> Reply:
         body = payloads.block_actions(
             button,
@@ -96,6 +105,7 @@ class BaseDriver:
             channel_id=channel,
             message=message,
             view=view,
+            action_ts=action_ts,
         )
         return self._signed(body, "application/x-www-form-urlencoded")
 
@@ -107,8 +117,21 @@ class BaseDriver:
         )
         return self._signed(body, "application/x-www-form-urlencoded")
 
-    def event(self, event: dict[str, Any], *, team_id: str | None = None) -> Reply:
-        return self._signed(payloads.event(event, team_id=team_id or self.team_id), "application/json")
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        team_id: str | None = None,
+        event_id: str | None = None,
+        retry_num: int = 0,
+        retry_reason: str = "http_timeout",
+    ) -> Reply:
+        """`retry_num` > 0 sends it as Slack's retry of an earlier delivery (give the same `event_id`)."""
+        body = payloads.event(event, team_id=team_id or self.team_id, event_id=event_id)
+        retry = (
+            {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason} if retry_num else {}
+        )
+        return self._signed(body, "application/json", retry)
 
     # -- reading what the bot did --------------------------------------------------------------
     def opened_views(self) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import hmac
 import itertools
 import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,7 +22,13 @@ def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]
 
 
 def new_trigger_id() -> str:
-    return f"{next(_trigger)}.{int(time.time())}.faketrigger"
+    # Unique across processes too: the bot acts once per trigger id, and a shell restarted on the same
+    # database must not look like a repeat of the last one.
+    return f"{next(_trigger)}.{int(time.time())}.{uuid.uuid4().hex[:10]}.faketrigger"
+
+
+def new_event_id() -> str:
+    return f"Ev{uuid.uuid4().hex[:12].upper()}"
 
 
 def slash_command(
@@ -104,8 +111,16 @@ def state_values(view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any
 
 
 def view_submission(
-    view: dict[str, Any], answers: dict[str, Any], *, user_id: str, team_id: str, enterprise_id: str = ""
+    view: dict[str, Any],
+    answers: dict[str, Any],
+    *,
+    user_id: str,
+    team_id: str,
+    enterprise_id: str = "",
+    trigger_id: str | None = None,
 ) -> str:
+    """`view` as Slack stored it carries its id and hash (per version); a view without them is given
+    "VFAKE" and no hash."""
     filled = dict(view)
     filled["state"] = {"values": state_values(view, answers)}
     filled.setdefault("id", "VFAKE")
@@ -115,7 +130,7 @@ def view_submission(
             **_team(team_id, enterprise_id),
             "user": _user(user_id, team_id),
             "view": filled,
-            "trigger_id": new_trigger_id(),
+            "trigger_id": trigger_id or new_trigger_id(),
         }
     )
 
@@ -142,14 +157,16 @@ def block_actions(
     channel_id: str = "",
     message: dict[str, Any] | None = None,
     view: dict[str, Any] | None = None,
+    action_ts: str | None = None,
 ) -> str:
-    """A button click. `action` is the button element as it was posted."""
+    """A button click. `action` is the button element as it was posted; every click has its own
+    `action_ts` (give one to send the very same click again)."""
     clicked = {
         "type": action.get("type", "button"),
         "action_id": action["action_id"],
         "block_id": action.get("block_id", "b"),
         "value": action.get("value", ""),
-        "action_ts": f"{time.time():.6f}",
+        "action_ts": action_ts or f"{time.time():.6f}",
     }
     payload: dict[str, Any] = {
         "type": "block_actions",
@@ -193,15 +210,15 @@ def message_action(
     )
 
 
-def event(event: dict[str, Any], *, team_id: str) -> str:
-    """An Events API callback (JSON body)."""
+def event(event: dict[str, Any], *, team_id: str, event_id: str | None = None) -> str:
+    """An Events API callback (JSON body). Slack's retries of one event carry the same `event_id`."""
     return json.dumps(
         {
             "token": "unused",
             "team_id": team_id,
             "api_app_id": "APARTNER",
             "type": "event_callback",
-            "event_id": f"Ev{next(_trigger):08d}",
+            "event_id": event_id or new_event_id(),
             "event_time": int(time.time()),
             "event": event,
             "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True}],

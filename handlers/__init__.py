@@ -3,11 +3,14 @@
 from slack_bolt import App
 
 from handlers import actions, commands, events, shortcuts, views
+from handlers.once import Registrar
 
 
 def register_listeners(app: App) -> None:
-    commands.register(app)
-    shortcuts.register(app)
-    actions.register(app)
-    views.register(app)
-    events.register(app)
+    # Every listener acts once per payload, however often Slack or the person sends it (handlers/once.py).
+    registrar = Registrar(app)
+    commands.register(registrar)
+    shortcuts.register(registrar)
+    actions.register(registrar)
+    views.register(registrar)
+    events.register(registrar)

@@ -37,6 +37,11 @@ class DecisionError(ValueError):
     """A decision that cannot be made as asked; the message says why, for the PM."""
 
 
+class AlreadyDecided(DecisionError):
+    """The request already stands where the decision would put it: a second click, a second form, or
+    another PM a moment earlier. Nothing was recorded and nobody is told twice."""
+
+
 def set_status(
     *,
     session: Session,
@@ -56,12 +61,42 @@ def set_status(
         raise DecisionError(
             f"#{request.id} was merged into #{request.merged_into_id}; act on that request instead."
         )
+    if request.status == status and (status != "not_yet" or request.status_reason == reason):
+        raise AlreadyDecided(f"#{request.id} is already {STATUS_LABELS[status]}.")
     now = now or utcnow()
+    from_status, from_reason = request.status, request.status_reason
+    values = dict(
+        status=status,
+        status_reason=reason if status == "not_yet" else "",
+        status_changed_at=now,
+        status_by_id=by.id,
+        updated_at=now,
+    )
+    if status == "shipped":
+        values.update(shipped_note=note, shipped_link=link)
+    # Compare-and-set: of two clicks (or two PMs) deciding at once, only the first finds the status (and
+    # reason) it read; on PostgreSQL the second waits for the first's row lock, on SQLite for the write lock.
+    changed = session.exec(
+        update(FeatureRequest)
+        .where(
+            FeatureRequest.id == request.id,
+            FeatureRequest.status == from_status,
+            FeatureRequest.status_reason == from_reason,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(request)
+    if changed != 1:
+        raise AlreadyDecided(
+            f"#{request.id} was just marked {STATUS_LABELS.get(request.status, request.status)}, "
+            "so I changed nothing."
+        )
     decision = RequestDecision(
         workspace_id=request.workspace_id,
         request_id=request.id,
         status=status,
-        from_status=request.status,
+        from_status=from_status,
         reason=reason,
         note=note,
         link=link,
@@ -69,14 +104,6 @@ def set_status(
         by_id=by.id,
         created_at=now,
     )
-    request.status = status
-    request.status_reason = reason if status == "not_yet" else ""
-    request.status_changed_at = now
-    request.status_by_id = by.id
-    if status == "shipped":
-        request.shipped_note, request.shipped_link = note, link
-    request.updated_at = now
-    session.add(request)
     session.add(decision)
     session.flush()
     return decision
@@ -121,6 +148,17 @@ def merge_requests(
         raise DecisionError(f"#{source.id} can't be merged into itself.")
     if source.status == "merged":
         raise DecisionError(f"#{source.id} was already merged into #{source.merged_into_id}.")
+    # Compare-and-set first, as in set_status: of two merges at once, the second moves nothing.
+    if (
+        session.exec(
+            update(FeatureRequest)
+            .where(FeatureRequest.id == source.id, FeatureRequest.status == source.status)
+            .values(status="merged", merged_into_id=target.id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        != 1
+    ):
+        raise AlreadyDecided(f"#{source.id} was just merged or decided on, so I moved nothing.")
     moved = session.exec(
         update(Occurrence)
         .where(Occurrence.request_id == source.id)

@@ -266,3 +266,18 @@ class ScheduledSend(SQLModel, table=True):
     kind: str = Field(max_length=32)
     claimed_by: str = Field(default="", max_length=64)
     claimed_at: datetime = Field(default_factory=utcnow)
+
+
+class HandledPayload(SQLModel, table=True):
+    """A Slack payload already acted on (an event, a command, a click, a form submitted): the unique key
+    turns Slack's retries and a person's double submits into no-ops. Kept a day, then pruned."""
+
+    __tablename__ = "handled_payload"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    team_id: str = Field(default="", max_length=32)
+    kind: str = Field(default="", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    # Set when the listener finished; a claim left unfinished (the process died) may be taken over.
+    done_at: datetime | None = None

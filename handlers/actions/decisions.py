@@ -141,7 +141,11 @@ def request_decision_button(
                     logger,
                 )
                 return
-            decisions.set_status(session=session, request=request, status=new_status, by=me)
+            try:
+                decisions.set_status(session=session, request=request, status=new_status, by=me)
+            except decisions.AlreadyDecided as e:  # a second click racing the first
+                _say(client, body, me.slack_user_id, f"{e} (you clicked {what})", logger)
+                return
             stats = store.request_stats(session=session, request_id=request.id)
             view = None
     if view is not None:

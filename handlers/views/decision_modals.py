@@ -372,9 +372,13 @@ def not_yet_submission(
             )
             return
         area = session.get(ProductArea, request.area_id)
-        decision = decisions.set_status(
-            session=session, request=request, status="not_yet", by=me, reason=reason
-        )
+        try:
+            decision = decisions.set_status(
+                session=session, request=request, status="not_yet", by=me, reason=reason
+            )
+        except decisions.AlreadyDecided as e:  # another form, or another PM, decided it a moment ago
+            ack(response_action="errors", errors={"reason": f"{e} Cancel to leave it as it stands."})
+            return
         queued = queue_not_yet(
             session=session, request=request, area=area, decision=decision, pm=me, report_to=me.slack_user_id
         )
@@ -412,15 +416,19 @@ def shipped_submission(
         me, request = _load(session, deps, context, view)
         if _refuse(ack, "note", me, request, session):
             return
-        decision = decisions.set_status(
-            session=session,
-            request=request,
-            status="shipped",
-            by=me,
-            note=values.get("note", ""),
-            link=link,
-            customer_note=values.get("customer_note", "") or default_customer_note(request),
-        )
+        try:
+            decision = decisions.set_status(
+                session=session,
+                request=request,
+                status="shipped",
+                by=me,
+                note=values.get("note", ""),
+                link=link,
+                customer_note=values.get("customer_note", "") or default_customer_note(request),
+            )
+        except decisions.AlreadyDecided as e:  # another form, or another PM, shipped it a moment ago
+            ack(response_action="errors", errors={"note": f"{e} Cancel to leave it as it stands."})
+            return
         queued = queue_thanks(
             session=session, request=request, decision=decision, pm=me, report_to=me.slack_user_id
         )

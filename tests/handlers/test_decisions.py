@@ -487,8 +487,12 @@ def test_split_off_moves_a_mistaken_repeat_to_a_request_of_its_own(bolt, seeded)
     assert f"into a request of its own, #{new.id}" in summary and "is now heard 3×" in summary
     note = texts(fake, "UCY")[-1]
     assert "it's a different need from *CSV export*" in note and f"#{new.id}" in note and "Hooli" in note
-    # The same form submitted again (a double click) moves nothing more.
+    # The same form submitted again (a double click) is answered and does nothing; another form for the
+    # same occurrence (opened before the split) is told it moved.
+    told = len(texts(fake, "UPM"))
     again = d.submit("UPM", view, {"occurrence": str(wrong_id)})
-    assert "isn't part of" in again.json["errors"]["occurrence"]
+    assert again.status == 200 and not again.json.get("errors") and len(texts(fake, "UPM")) == told
+    stale = d.submit("UPM", {**view, "hash": "an-older-form"}, {"occurrence": str(wrong_id)})
+    assert "isn't part of" in stale.json["errors"]["occurrence"]
     with Session(bolt.deps.engine) as s:
         assert len(s.exec(select(FeatureRequest)).all()) == 3

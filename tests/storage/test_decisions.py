@@ -142,3 +142,40 @@ def test_a_persons_requests_are_theirs_only(world):
     assert [len(o) for _, o in mine] == [1, 1] and mine[0][0].stats.count == 2
     assert decisions.person_requests(session=s, workspace_id=ws.id, person_id=pm.id) == []
     assert [c.request.title for c in decisions.merge_candidates(session=s, request=a)] == ["B"]
+
+
+def test_two_decisions_read_before_either_was_stored_make_one(world, engine):
+    """Two clicks (or two PMs) that both read the request while it was open: the first decides, the second
+    finds the status changed under it and records nothing."""
+    s, ws, _, pm, ana, _, area = world
+    req = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title="CSV export")
+    other = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title="Excel export")
+    log(s, req, ana, "Acme")
+    s.commit()
+    with Session(engine, expire_on_commit=False) as first, Session(engine, expire_on_commit=False) as second:
+        mine, theirs = first.get(FeatureRequest, req.id), second.get(FeatureRequest, req.id)
+        me, them = first.merge(pm), second.merge(pm)
+        decisions.set_status(session=first, request=mine, status="shipped", by=me, note="Out")
+        first.commit()
+        with pytest.raises(decisions.AlreadyDecided, match="just marked shipped"):
+            decisions.set_status(session=second, request=theirs, status="shipped", by=them, note="Out")
+        second.rollback()
+        # A merge read before the request shipped, too late, moves nothing either.
+        stale = second.get(FeatureRequest, other.id)
+        decisions.set_status(
+            session=first, request=first.get(FeatureRequest, other.id), status="planned", by=me
+        )
+        first.commit()
+        with pytest.raises(decisions.AlreadyDecided):
+            decisions.merge_requests(
+                session=second, source=stale, target=second.get(FeatureRequest, req.id), by=them
+            )
+        second.rollback()
+    s.expire_all()
+    assert [(d.from_status, d.status) for d in decisions.history(session=s, request_id=req.id)] == [
+        ("open", "shipped")
+    ]
+    assert s.get(FeatureRequest, other.id).status == "planned"
+    # The same decision again is refused up front: nobody is thanked twice.
+    with pytest.raises(decisions.AlreadyDecided, match="already shipped"):
+        decisions.set_status(session=s, request=s.get(FeatureRequest, req.id), status="shipped", by=pm)

@@ -1,0 +1,188 @@
+"""Exactly once per Slack payload: every listener is registered through `Registrar`, which claims the
+payload's own key (storage/handled.py) before the listener runs, so Slack's event retries and a person's
+double submit reach it once, whichever worker or process gets them.
+
+Keys come from ids Slack puts in the payload: `event:{team}:{event_id}`, `command:{team}:{trigger_id}`,
+`shortcut:{team}:{trigger_id}`, `action:{team}:{user}:{action_id}:{action_ts}` and
+`view_submission:{team}:{view id}:{view hash}` (the hash is per view version, so a submit after the form
+changed is new). A duplicate is acknowledged at once and does nothing.
+
+The claim is its own short transaction, committed before the listener runs (no session is held around
+it). When the listener raises, or answers a form with errors, the claim is released: nothing happened,
+so Slack's retry (or the person's corrected submit) acts. Otherwise it is marked done. Two real clicks
+are two payloads; the decisions they make are guarded by compare-and-set updates where they are stored.
+A lazy listener (none today) would be covered only up to its ack function: its claim is settled then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.kwargs_injection import build_required_kwargs
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_bolt.util.utils import get_arg_names_of_callable
+from sqlalchemy.engine import Engine
+
+from storage import handled
+from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+
+# Bolt's registration methods whose listeners act on a payload. Suggestions for a select menu (options)
+# are answered afresh each time and stay out.
+LISTENER_KINDS = frozenset(
+    {
+        "command",
+        "action",
+        "block_action",
+        "view",
+        "view_submission",
+        "view_closed",
+        "event",
+        "shortcut",
+        "global_shortcut",
+        "message_shortcut",
+        "message",
+    }
+)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def payload_key(body: dict[str, Any], team: str) -> tuple[str, str] | None:
+    """(kind, key) for a payload, or None when it carries no id to tell a repeat by."""
+    kind = body.get("type") or ""
+    if kind == "event_callback" and body.get("event_id"):
+        return "event", f"event:{team}:{body['event_id']}"
+    if body.get("command") and body.get("trigger_id"):
+        return "command", f"command:{team}:{body['trigger_id']}"
+    user = (body.get("user") or {}).get("id") or ""
+    if kind == "block_actions":
+        action = (body.get("actions") or [{}])[0]
+        when = action.get("action_ts") or body.get("trigger_id")
+        if not when:
+            return None
+        return "action", f"action:{team}:{user}:{action.get('action_id', '')}:{when}"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view") or {}
+        # Slack always sends the view's id and hash; a view built by hand (tests, the shell's replies)
+        # may lack them, and then what was submitted tells one submission from another.
+        version = view.get("hash") or _digest(user, view.get("private_metadata"), view.get("state"))
+        return kind, f"{kind}:{team}:{view.get('id', '')}:{version}"
+    if kind in ("message_action", "shortcut") and body.get("trigger_id"):
+        return "shortcut", f"shortcut:{team}:{body['trigger_id']}"
+    return None
+
+
+def _fit(key: str) -> str:
+    """Keys longer than the column keep their start and end in a digest, so they stay unique."""
+    return key if len(key) <= 255 else f"{key[:180]}:{_digest(key)}"
+
+
+def _refused(response: BoltResponse | None) -> bool:
+    """The listener answered a form with errors: nothing was stored, the person will submit again."""
+    if response is None or not isinstance(response.body, str) or "errors" not in response.body:
+        return False
+    try:
+        return json.loads(response.body).get("response_action") == "errors"
+    except ValueError:
+        return False
+
+
+def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine]) -> Callable[..., Any]:
+    """`listener`, run at most once per payload key. Bolt passes the wrapper the request and builds the
+    listener's own arguments from it, exactly as it would have."""
+    names = get_arg_names_of_callable(listener)
+
+    def run_once(request: BoltRequest, response: BoltResponse, logger: logging.Logger) -> Any:
+        context = request.context
+        team = context.team_id or context.enterprise_id or ""
+        found = payload_key(request.body, team)
+
+        def call() -> Any:
+            kwargs = build_required_kwargs(
+                logger=logger,
+                required_arg_names=names,
+                request=request,
+                response=response,
+                this_func=listener,
+                next_keys_required=False,
+            )
+            return listener(**kwargs)
+
+        if found is None:
+            return call()
+        kind, key = found[0], _fit(found[1])
+        engine = engine_of(request)
+        with session_scope(engine) as session:
+            won = handled.claim_once(session=session, key=key, team_id=team, kind=kind)
+        if not won:
+            logger.info(
+                "%s was handled already (retry %s): nothing to do",
+                key,
+                request.headers.get("x-slack-retry-num", ["-"])[0],
+            )
+            if context.ack.response is None:
+                context.ack()
+            return None
+        try:
+            result = call()
+        except BaseException:
+            _settle(engine, key, release=True)
+            raise
+        _settle(engine, key, release=_refused(context.ack.response))
+        return result
+
+    run_once.__name__ = getattr(listener, "__name__", "listener")
+    run_once.__qualname__ = getattr(listener, "__qualname__", run_once.__name__)
+    run_once.__module__ = getattr(listener, "__module__", __name__)
+    run_once.__doc__ = listener.__doc__
+    return run_once
+
+
+def _settle(engine: Engine, key: str, *, release: bool) -> None:
+    try:
+        with session_scope(engine) as session:
+            if release:
+                handled.release(session=session, key=key)
+            else:
+                handled.mark_done(session=session, key=key)
+    except Exception:  # the listener's outcome stands; an unsettled claim only delays a retry
+        log.exception("could not settle the claim on %s", key)
+
+
+def _deps_engine(request: BoltRequest) -> Engine:
+    return request.context["deps"].engine
+
+
+class Registrar:
+    """Stands in for the App while listeners register (`register(app)` in each handlers package):
+    `registrar.command("/x")(fn)` registers `once(fn)`; everything else is the App's own."""
+
+    def __init__(self, app: App, engine_of: Callable[[BoltRequest], Engine] = _deps_engine) -> None:
+        self._app = app
+        self._engine_of = engine_of
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._app, name)
+        if name not in LISTENER_KINDS:
+            return attr
+
+        def registration(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+            decorate = attr(*args, **kwargs)
+
+            def register(listener: Callable[..., Any], *lazy: Callable[..., Any]) -> Callable[..., Any]:
+                decorate(once(listener, self._engine_of), *lazy)
+                return listener
+
+            return register
+
+        return registration

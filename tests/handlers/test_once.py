@@ -1,0 +1,130 @@
+"""handlers/once.py in the real app: which key each kind of payload claims, a listener that failed leaves
+the payload to Slack's retry, an attempt that never finished is taken over, and the clock prunes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
+
+from sqlmodel import Session, select
+
+from bot import payloads
+from bot.clock import prune_handled
+from handlers.once import payload_key
+from storage.db import session_scope
+from storage.models import HandledPayload
+
+T = "T0PARTNER"
+
+
+def body_of(form: str) -> dict:
+    return json.loads(parse_qs(form)["payload"][0])
+
+
+def test_each_kind_of_payload_is_keyed_by_the_ids_slack_gives_it():
+    command = {
+        k: v[0]
+        for k, v in parse_qs(
+            payloads.slash_command("/request", "x", user_id="U1", team_id=T, trigger_id="tr1")
+        ).items()
+    }
+    assert payload_key(command, T) == ("command", f"command:{T}:tr1")
+    event = json.loads(payloads.event({"type": "reaction_added"}, team_id=T, event_id="Ev42"))
+    assert payload_key(event, T) == ("event", f"event:{T}:Ev42")
+    click = body_of(
+        payloads.block_actions(
+            {"action_id": "req_planned", "value": "7"}, user_id="U1", team_id=T, action_ts="1700000000.5"
+        )
+    )
+    assert payload_key(click, T) == ("action", f"action:{T}:U1:req_planned:1700000000.5")
+    view = {"id": "V1", "hash": "h1", "blocks": []}
+    submitted = body_of(payloads.view_submission(view, {}, user_id="U1", team_id=T))
+    assert payload_key(submitted, T) == ("view_submission", f"view_submission:{T}:V1:h1")
+    closed = body_of(payloads.view_closed(view, {}, user_id="U1", team_id=T))
+    assert payload_key(closed, T) == ("view_closed", f"view_closed:{T}:V1:h1")
+    shortcut = body_of(
+        payloads.message_action({"text": "x", "ts": "1.2"}, user_id="U1", team_id=T, channel_id="C1")
+    )
+    assert payload_key(shortcut, T) == ("shortcut", f"shortcut:{T}:{shortcut['trigger_id']}")
+    # A view without Slack's hash (built by hand): what was submitted tells submissions apart.
+    plain = {"id": "VFAKE", "blocks": [], "private_metadata": '{"d": 1}'}
+    one = payload_key(body_of(payloads.view_submission(plain, {}, user_id="U1", team_id=T)), T)
+    again = payload_key(body_of(payloads.view_submission(plain, {}, user_id="U1", team_id=T)), T)
+    other = payload_key(
+        body_of(
+            payloads.view_submission({**plain, "private_metadata": '{"d": 2}'}, {}, user_id="U1", team_id=T)
+        ),
+        T,
+    )
+    assert one == again != other
+
+
+def reaction(fake, user="U8REP"):
+    fake.messages["C0DEALS"].append(
+        {
+            "type": "message",
+            "ts": "1700000001.000200",
+            "user": "U7AE",
+            "text": "Prospect needs data residency in the EU",
+        }
+    )
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": "memo",
+        "item": {"type": "message", "channel": "C0DEALS", "ts": "1700000001.000200"},
+    }
+
+
+def offers(fake, user="U8REP"):
+    return [c for c in fake.posts_to(user) if "Log as request" in json.dumps(c.args)]
+
+
+def test_a_listener_that_failed_leaves_the_event_to_slacks_retry(bolt):
+    d, fake = bolt.driver, bolt.fake
+    failed = []
+
+    def first_offer_fails(method, args):
+        if method == "chat.postMessage" and "Log as request" in json.dumps(args) and not failed:
+            failed.append(args)
+            return 500, {}, {"ok": False, "error": "internal_error"}
+        return None
+
+    fake.failure_rules.append(first_offer_fails)
+    event = reaction(fake)
+    d.event(event, event_id="EvFAIL1")
+    assert failed and offers(fake) == []
+    d.event(event, event_id="EvFAIL1", retry_num=1, retry_reason="http_error")
+    d.event(event, event_id="EvFAIL1", retry_num=2, retry_reason="http_error")
+    assert len(offers(fake)) == 1
+    with Session(bolt.deps.engine) as s:
+        claim = s.exec(select(HandledPayload).where(HandledPayload.key == f"event:{T}:EvFAIL1")).one()
+        assert claim.done_at is not None
+
+
+def test_an_attempt_that_never_finished_is_taken_over_by_the_retry(bolt):
+    d, fake = bolt.driver, bolt.fake
+    with session_scope(bolt.deps.engine) as s:
+        # What a worker killed mid-listener leaves behind: a claim, never done.
+        s.add(
+            HandledPayload(
+                key=f"event:{T}:EvDIED", team_id=T, kind="event", created_at=datetime(2020, 1, 1, tzinfo=UTC)
+            )
+        )
+    d.event(reaction(fake), event_id="EvDIED", retry_num=1)
+    assert len(offers(fake)) == 1
+
+
+def test_the_clock_forgets_handled_payloads_after_a_day_at_most_hourly(bolt):
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    with session_scope(bolt.deps.engine) as s:
+        for key, age in (("a", timedelta(days=2)), ("b", timedelta(hours=1))):
+            s.add(HandledPayload(key=key, created_at=now - age))
+    assert prune_handled(bolt.deps, now) == 1
+    with session_scope(bolt.deps.engine) as s:
+        s.add(HandledPayload(key="c", created_at=now - timedelta(days=3)))
+    assert prune_handled(bolt.deps, now + timedelta(minutes=30)) == 0  # pruned within the hour
+    assert prune_handled(bolt.deps, now + timedelta(hours=1)) == 1
+    with Session(bolt.deps.engine) as s:
+        assert s.exec(select(HandledPayload.key)).all() == ["b"]
