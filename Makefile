@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-embeddings run test lint bench
+.PHONY: install install-embeddings run test test-future fuzz lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,14 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The same suite with every Python process's date a year ahead (tests must never depend on today's date).
+test-future: install
+	PARTNERBOT_TEST_SHIFT_DAYS=365 PYTHONPATH=tests/timeshift $(BIN)/python -m pytest -q
+
+# The long fuzzing run (CI runs a short one inside `make test`).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q tests/reliability/test_fuzz.py
 
 bench:
 	$(BIN)/python benchmark/bench_matching.py

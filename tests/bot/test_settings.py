@@ -115,3 +115,17 @@ def test_shell_takes_a_file_path_for_db_and_explains_a_bad_one(tmp_path):
     bad = shell("--db", "mysql://root:hunter2@localhost/pb")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--db 'mysql://…' isn't a database this bot can use" in bad.stderr and "hunter2" not in bad.stderr
+
+
+def test_the_date_shift_moves_the_wall_clock_of_every_process_it_starts():
+    """`make test-future` moves the date a year ahead in the suite and in the servers it starts."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = "import datetime; print(datetime.datetime.now(datetime.UTC).year)"
+    env = {"PARTNERBOT_TEST_SHIFT_DAYS": "365", "PYTHONPATH": str(root / "tests" / "timeshift")}
+    shifted = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    plain = subprocess.run([sys.executable, "-c", code], env={}, capture_output=True, text=True, check=True)
+    assert int(shifted.stdout) in (int(plain.stdout) + 1, int(plain.stdout) + 2)
