@@ -126,6 +126,8 @@ def test_the_date_shift_moves_the_wall_clock_of_every_process_it_starts():
     root = Path(__file__).resolve().parents[2]
     code = "import datetime; print(datetime.datetime.now(datetime.UTC).year)"
     env = {"PARTNERBOT_TEST_SHIFT_DAYS": "365", "PYTHONPATH": str(root / "tests" / "timeshift")}
-    shifted = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    shifted = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     plain = subprocess.run([sys.executable, "-c", code], env={}, capture_output=True, text=True, check=True)
     assert int(shifted.stdout) in (int(plain.stdout) + 1, int(plain.stdout) + 2)

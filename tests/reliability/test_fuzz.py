@@ -6,7 +6,6 @@ CI runs a short budget; `FUZZ_EXAMPLES=500 make fuzz` runs the long version.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -122,7 +121,11 @@ def test_the_ping_check_reads_what_slack_renders():
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": "x <!channel>"}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "<!subteam^S1>"}]},
-            {"type": "input", "element": {"initial_value": "<!here>"}, "label": {"type": "plain_text", "text": "y"}},
+            {
+                "type": "input",
+                "element": {"initial_value": "<!here>"},
+                "label": {"type": "plain_text", "text": "y"},
+            },
         ],
     }
     assert rendered(message) == ["hi <!here>", "x <!channel>", "<!subteam^S1>"]
