@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from bot.delivery import DeliveryWorker
+from bot.outage import answer_outage
 from bot.settings import WHERE_TO_GET, Settings, SettingsError
 from handlers import register_listeners
 from handlers.common import Deps
 from handlers.text import quote
-from storage.db import make_engine, migrate
+from storage.db import INTERACTIVE, Patience, database_unavailable, make_engine, migrate
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,11 @@ def build_deps(
     run_migrations: bool = True,
     start_worker: bool | None = None,
     with_matcher: bool = True,
+    patience: Patience = INTERACTIVE,
 ) -> Deps:
-    """`with_matcher=False` for processes that never take a request form (the clock)."""
-    engine = engine or make_engine(settings.database_url)
+    """`with_matcher=False` for processes that never take a request form (the clock); `patience=PATIENT`
+    for those that answer nobody in real time."""
+    engine = engine or make_engine(settings.database_url, patience=patience)
     if run_migrations:
         migrate(engine)
     client = make_client(settings)
@@ -84,9 +87,12 @@ def create_app(
     register_listeners(app)
 
     @app.error
-    def on_error(error: Exception, body: dict, logger: logging.Logger) -> None:
+    def on_error(error: Exception, body: dict, request: Any, logger: logging.Logger) -> BoltResponse | None:
         logger.error("listener failed", exc_info=error)
+        if database_unavailable(error):
+            return answer_outage(deps.client, body, request, typed_text(body), logger)
         tell_user_about_failure(deps.client, body, logger)
+        return None
 
     app.deps = deps  # type: ignore[attr-defined]
     return app
