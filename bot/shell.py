@@ -439,7 +439,7 @@ class Shell:
             if not arg:
                 self.say("Try :shortcut The customer wants CSV export")
                 return
-            message = self.fake.add_message(GENERAL, user=self.user, text=slack_mentions(arg, self))
+            message = self.fake.add_message(GENERAL, user=self.user, text=arg)
             self.say(f"@{self.me} in #general: {arg}")
             self.say("(you use the message shortcut “Log as request” on it)")
             self.step(lambda: self.driver.shortcut(self.user, message, channel=GENERAL))

@@ -84,9 +84,9 @@ INTERACTIVE = Patience(
 )
 # The clock and the delivery worker answer nobody in real time: they may wait as long as before.
 PATIENT = Patience(
-    answer_s=60.0,
-    statement_ms=45_000,
-    lock_ms=30_000,
+    answer_s=30.0,
+    statement_ms=25_000,
+    lock_ms=20_000,
     idle_in_transaction_ms=300_000,
     pool_wait_s=30.0,
     cooldown_s=0.0,

@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.driver import HttpDriver
-from storage.db import make_engine
+from storage.db import INTERACTIVE, make_engine
 from storage.models import Occurrence
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.conftest import start_server, stop_server
@@ -84,6 +84,33 @@ def assert_recovers_and_stores(d, fake, base: str, engine, typed: str) -> None:
     d.submit("U9LATER", view, {"request": typed, "customer": "Globex"})
     fake.wait_for(lambda: typed in stored_texts(engine))
     fake.wait_for(lambda: [c for c in fake.posts_to("U9LATER") if "Logged for" in json.dumps(c.args)])
+
+
+def test_processes_answering_slack_wait_briefly_for_a_sqlite_lock(tmp_path):
+    eng = make_engine(f"sqlite:///{tmp_path / 'x.db'}", patience=INTERACTIVE)
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1500
+    eng.dispose()
+
+
+@pytest.mark.postgres
+def test_a_silent_postgres_is_given_up_on_and_not_dialled_again_at_once(pg_server_url):
+    proxy = DbProxy.for_url(pg_server_url).start()
+    eng = make_engine(proxy.url(pg_server_url), patience=INTERACTIVE)
+    try:
+        with eng.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        proxy.stalling()
+        started = time.monotonic()
+        with pytest.raises(Exception, match="did not answer within|stopped answering"), eng.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        # The next caller is refused at once rather than waiting on the connect timeout again.
+        with pytest.raises(Exception, match="stopped answering a moment ago"), eng.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert time.monotonic() - started < 3.0  # a second connect attempt alone would take 2 s
+    finally:
+        proxy.stop()
+        eng.dispose()
 
 
 @pytest.fixture
