@@ -11,12 +11,13 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from bot.delivery import DeliveryWorker
+from bot.outage import answer_outage
 from bot.settings import WHERE_TO_GET, Settings, SettingsError
 from handlers import register_listeners
 from handlers.common import Deps
 from handlers.text import quote
 from handlers.values import ForgedValue
-from storage.db import make_engine, migrate
+from storage.db import INTERACTIVE, Patience, database_unavailable, make_engine, migrate
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ def build_deps(
     run_migrations: bool = True,
     start_worker: bool | None = None,
     with_matcher: bool = True,
+    patience: Patience = INTERACTIVE,
 ) -> Deps:
-    """`with_matcher=False` for processes that never take a request form (the clock)."""
-    engine = engine or make_engine(settings.database_url)
+    """`with_matcher=False` for processes that never take a request form (the clock); `patience=PATIENT`
+    for those that answer nobody in real time."""
+    engine = engine or make_engine(settings.database_url, patience=patience)
     if run_migrations:
         migrate(engine)
     client = make_client(settings)
@@ -90,20 +93,26 @@ def create_app(
     register_listeners(app)
 
     @app.error
-    def on_error(error: Exception, body: dict, context: BoltContext, logger: logging.Logger) -> BoltResponse:
+    def on_error(
+        error: Exception, body: dict, context: BoltContext, request: Any, logger: logging.Logger
+    ) -> BoltResponse:
         """Slack never gets a 5xx for a genuine payload: the person hears what went wrong (their text
         echoed back), and Slack gets what the listener had acknowledged, or a plain 200."""
         if not context.get(VERIFIED):
             # Failed before the payload was verified: nobody named in it may be messaged on its say-so.
             logger.warning("refused a request that failed before verification: %s", type(error).__name__)
             return BoltResponse(status=401, body={"error": "invalid request"})
+        acked = context.ack.response if context.ack is not None else None
+        if database_unavailable(error):
+            logger.warning("database unavailable: %s: %s", type(error).__name__, error)
+            answered = answer_outage(deps.client, body, request, typed_text(body), logger)
+            return answered or (acked if acked is not None and acked.status == 200 else BoltResponse(200, ""))
         if isinstance(error, ForgedValue):
             logger.warning("refused a payload: %s", error)
             said = f"That {error.what} came back with values I never wrote, so I changed nothing."
         else:
             logger.error("listener failed", exc_info=error)
             said = "Sorry — something went wrong on my side, so I couldn't finish that."
-        acked = context.ack.response if context.ack is not None else None
         if acked is None and body.get("type") == "view_submission":
             field = first_input(body)
             if field:

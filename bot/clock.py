@@ -33,7 +33,7 @@ from handlers.digest_builder import (
 )
 from storage import digest as digest_store
 from storage import handled, outbox, schedule
-from storage.db import session_scope
+from storage.db import PATIENT, session_scope
 from storage.models import OneOnOne, Person, utcnow
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ def main(argv: list[str], settings: Any) -> int:
     parser.add_argument("--once", action="store_true", help="queue and send what is due now, then exit")
     args = parser.parse_args(argv)
     setup_logging()
-    deps = build_deps(settings, start_worker=True, with_matcher=False)
+    deps = build_deps(settings, start_worker=True, with_matcher=False, patience=PATIENT)
     if args.once:
         queued = run_due(deps, utcnow())
         if deps.worker is not None:

@@ -863,7 +863,9 @@ def decode_json_fields(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def slack_mentions(text: str, shell: Shell) -> str:
-    """What Slack does to a command's text with escaping on: @name -> <@UNAME|name>, @channel -> <!channel>."""
+    """What Slack does to typed text with escaping on: `&`, `<`, `>` -> `&amp;`, `&lt;`, `&gt;`;
+    @name -> <@UNAME|name>, @channel -> <!channel>."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
     def mention(m: re.Match[str]) -> str:
         name = m.group(1).rstrip(".")

@@ -8,7 +8,13 @@ from collections.abc import Callable
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
-_SLACK_TOKEN = re.compile(r"<([^<>]*)>")
+# Only what Slack itself writes between angle brackets: a user, a channel, a special mention, a link.
+# Slack sends a `<` a person typed as `&lt;`, so anything else in brackets reached us raw (a client that
+# does not escape, the local shell): the person's own text, kept as typed.
+_SLACK_TOKEN = re.compile(
+    r"<((?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+|![a-z][\w\-]*(?:\^[^<>|]*)?|(?:https?|mailto|ftp|tel|slack):[^<>|\s]+)"
+    r"(?:\|[^<>]*)?)>"
+)
 _BROADCASTS = {"channel", "here", "everyone"}
 
 

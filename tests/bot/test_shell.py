@@ -375,3 +375,8 @@ def test_the_same_thing_step_answered_by_number(tmp_path):
     assert "1) [ ] Same as: CSV export of the weekly report — heard 1×" in text
     assert "heard 2× in the last 30 days" in text
     assert len(rows) == 2 and rows[0].request_id == rows[1].request_id
+
+
+def test_angle_brackets_typed_in_the_shell_are_stored_as_typed(tmp_path):
+    run_shell(tmp_path, "/request Export <script>alert(1)</script> & CSV\n:submit\n")
+    assert [o.text for o in occurrences(tmp_path)] == ["Export <script>alert(1)</script> & CSV"]
