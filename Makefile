@@ -8,9 +8,14 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-install: $(BIN)/python
+# Installs again only when pyproject.toml changed (a stamp in the venv), so `make run` and `make test`
+# start at once the second time.
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
 
 # Optional: the sentence-embedding matcher. torch is pinned to the CPU build this machine kind keeps locally;
 # elsewhere install a CPU torch first (see README).

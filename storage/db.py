@@ -306,12 +306,14 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 @contextmanager
 def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
-    """Several processes starting on one SQLite file take turns migrating (a file lock beside it)."""
+    """Several processes starting on one SQLite file take turns migrating. The lock is a flock on the
+    database file itself (SQLite's own locks are fcntl locks, which flock does not touch), so no lock file
+    is left beside it."""
     database = engine.url.database
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate.lock", "a") as lock:
+    with open(database, "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -363,3 +365,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def describe_failure(engine: Engine, error: BaseException) -> str:
+    """One line a person can act on for a database that could not be reached or opened: where (never the
+    password) and the driver's own first line of why."""
+    where = engine.url.render_as_string(hide_password=True)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    why = reason[0] if reason else type(error).__name__
+    if engine.dialect.name == "sqlite":
+        return f"can't open the SQLite database {engine.url.database!r}: {why}"
+    return f"can't use the database at {where}: {why}"

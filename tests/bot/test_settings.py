@@ -21,7 +21,15 @@ def test_mode_follows_tokens():
     assert (
         choose_mode(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"})) == "socket"
     )
-    assert choose_mode(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"})) == "http"
+    assert (
+        choose_mode(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})) == "http"
+    )
+    # A bot token alone is half of either set-up: both ways to finish it are named.
+    with pytest.raises(SettingsError) as e:
+        choose_mode(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}))
+    assert "SLACK_APP_TOKEN (Socket Mode" in str(e.value) and "SLACK_SIGNING_SECRET (HTTP mode" in str(
+        e.value
+    )
 
 
 def test_api_url_and_admins_are_read():
