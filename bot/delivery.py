@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -148,6 +148,8 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._sqlite_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Tests set this to run another worker between this one's read of due rows and its claim.
+        self.after_claim_read: Callable[[], None] | None = None
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -170,6 +172,7 @@ class DeliveryWorker:
                     worker_id=self.worker_id,
                     limit=limit or self.batch,
                     stale_after=self.stale_after,
+                    after_read=self.after_claim_read,
                 )
             if not rows:
                 return 0

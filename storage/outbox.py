@@ -8,6 +8,7 @@ takes it over is told to look in Slack for the message first (`check_before_send
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +71,7 @@ def claim_due(
     limit: int = 20,
     now: datetime | None = None,
     stale_after: timedelta = STALE_CLAIM,
+    after_read: Callable[[], None] | None = None,
 ) -> list[Outbox]:
     """Take due messages for this worker. On PostgreSQL rows another worker holds are skipped.
 
@@ -89,6 +91,8 @@ def claim_due(
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(session.exec(stmt))
+    if after_read is not None:  # tests interleave another worker here
+        after_read()
     claimed = []
     for row in rows:
         # A stale 'sending' row may already be in Slack: the new owner looks before posting again.

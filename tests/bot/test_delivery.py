@@ -46,9 +46,21 @@ def rows(engine) -> dict[str, Outbox]:
         return {r.key: r for r in s.exec(select(Outbox))}
 
 
-def make_due(engine) -> None:
+def make_due(engine, ago: timedelta = timedelta(0)) -> None:
     with session_scope(engine) as s:
-        s.exec(update(Outbox).where(Outbox.status == "pending").values(next_attempt_at=utcnow()))
+        s.exec(update(Outbox).where(Outbox.status == "pending").values(next_attempt_at=utcnow() - ago))
+
+
+def stored_then_500(times: int = 1):
+    """An after-store rule: Slack keeps the first `times` messages posted but answers 500."""
+    left = iter(range(times))
+
+    def rule(method, args):
+        if method == "chat.postMessage" and next(left, None) is not None:
+            return 500, {}, {"ok": False, "error": "internal_error"}
+        return None
+
+    return rule
 
 
 def test_each_message_carries_its_key_and_is_sent_once(engine, fake_slack):
@@ -233,3 +245,50 @@ def test_two_workers_at_once_on_postgresql_never_send_twice(pg_engine, fake_slac
     assert all(w.stats["sent"] > 0 for w in workers)  # both really worked
     assert sum(w.stats["sent"] for w in workers) == 200
     assert {r.status for r in rows(pg_engine).values()} == {"sent"}
+
+
+# -- issue 14: two workers interleaved exactly between one's read of due rows and its claim ----------
+
+
+def test_a_stale_read_cannot_claim_a_row_another_worker_sent_and_released_meanwhile(engine, fake_slack):
+    """Worker B reads the due row; before B claims it, A claims it, posts it (Slack stores the message
+    and answers 500) and puts it back as 'look first, retry later'. B's late claim must not go through."""
+    fake_slack.after_store_rules.append(stored_then_500())
+    queue(engine, 1, prefix="thanks")
+    a = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="A")
+    b = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="B")
+    b.after_claim_read = a.deliver_due
+    b.deliver_due()
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    r = rows(engine)["thanks:0"]
+    assert r.status == "pending" and r.check_before_send and r.next_attempt_at > utcnow()
+    # When it falls due, whoever takes it looks first, finds it and does not post again.
+    b.after_claim_read = None
+    make_due(engine, ago=timedelta(seconds=1))
+    b.drain()
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    r = rows(engine)["thanks:0"]
+    assert r.status == "sent" and "not posted again" in r.last_error
+
+
+def test_a_late_claim_of_a_row_due_again_keeps_its_look_first_flag(engine, fake_slack):
+    """As above, but the row is due again by the time B's claim lands: B may take it, and must look."""
+    fake_slack.after_store_rules.append(stored_then_500())
+    queue(engine, 1, prefix="thanks")
+    a = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="A")
+    b = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="B")
+
+    def a_sends_then_the_retry_falls_due():
+        # On PostgreSQL B's read locks the row, so A gets nothing (and re-dating it would wait on B).
+        if a.deliver_due():
+            make_due(engine, ago=timedelta(seconds=5))
+
+    b.after_claim_read = a_sends_then_the_retry_falls_due
+    b.drain()
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    b.after_claim_read = None
+    make_due(engine, ago=timedelta(seconds=1))
+    b.drain()
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    r = rows(engine)["thanks:0"]
+    assert r.status == "sent" and "not posted again" in r.last_error
