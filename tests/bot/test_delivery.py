@@ -308,3 +308,77 @@ def test_a_late_claim_of_a_row_due_again_keeps_its_look_first_flag(engine, fake_
     assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
     r = rows(engine)["thanks:0"]
     assert r.status == "sent" and "not posted again" in r.last_error
+
+
+def test_a_worker_whose_lease_ran_out_can_neither_post_nor_mark_the_row(engine, fake_slack):
+    """A claimed a row and stalled; its lease ran out and B took the row over. A must leave it alone."""
+    queue(engine, 1, prefix="thanks")
+    with session_scope(engine) as s:
+        (held_by_a,) = outbox.claim_due(session=s, worker_id="A")
+    expire_leases(engine)
+    with session_scope(engine) as s:
+        (held_by_b,) = outbox.claim_due(session=s, worker_id="B")
+    assert held_by_b.claim_token != held_by_a.claim_token
+    assert held_by_b.check_before_send  # A may have posted before it stalled: B looks first
+    with session_scope(engine) as s:
+        late = dict(session=s, row_id=held_by_a.id, token=held_by_a.claim_token)
+        assert not outbox.mark_sent(**late, channel="DU0000", ts="1.1")
+        assert not outbox.mark_retry(**late, at=utcnow(), error="late", uncertain=False)
+        assert not outbox.mark_failed(**late, error="late")
+        assert not outbox.confirm_claim(**late, lease=timedelta(minutes=1))
+    r = rows(engine)["thanks:0"]
+    assert r.status == "sending" and r.claimed_by == "B" and r.claim_token == held_by_b.claim_token
+    assert r.check_before_send and r.attempts == 2
+
+    a = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="A")
+    a._send_group([held_by_a])  # A wakes up and carries on with what it had claimed
+    assert posted_keys(fake_slack) == Counter() and a.stats["claim_lost"] == 1
+    b = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="B")
+    b._send_group([held_by_b])
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    r = rows(engine)["thanks:0"]
+    assert r.status == "sent" and not r.check_before_send and r.claim_token == ""
+
+
+def test_a_worker_that_stalls_after_posting_is_taken_over_and_the_message_found(engine, fake_slack):
+    """A posted, then stalled past its lease before marking the row: B takes over, finds the message."""
+    queue(engine, 1, prefix="thanks")
+    a = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="A")
+    b = DeliveryWorker(engine=engine, client=client(fake_slack), worker_id="B")
+
+    def stall(point):
+        if point == "after_post":
+            expire_leases(engine)
+            assert b.deliver_due() == 1
+
+    a.pause_at = stall
+    a.drain()
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    assert a.stats["taken_over_after_post"] == 1 and b.stats["found_already_sent"] == 1
+    r = rows(engine)["thanks:0"]
+    assert r.status == "sent" and "not posted again" in r.last_error
+
+
+def test_stored_then_500_waits_until_history_can_show_the_message_before_looking(engine, fake_slack):
+    """Slack stores the message, answers 500, and shows it in history only 0.3 s later."""
+    fake_slack.history_delay = 0.3
+    fake_slack.after_store_rules.append(stored_then_500())
+    queue(engine, 1, prefix="thanks")
+    worker = DeliveryWorker(engine=engine, client=client(fake_slack), settle=timedelta(seconds=0.6))
+    assert worker.drain_all(timeout=20)
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 1})
+    r = rows(engine)["thanks:0"]
+    assert r.status == "sent" and "not posted again" in r.last_error
+    assert r.dm_channel == "DU0000"  # kept for later looks, which then need no conversations.open
+
+
+def test_looking_too_early_would_have_posted_twice(engine, fake_slack):
+    """The control for the test above: with no wait, the look misses the message (so that test can fail)."""
+    fake_slack.history_delay = 5.0
+    fake_slack.after_store_rules.append(stored_then_500())
+    queue(engine, 1, prefix="thanks")
+    worker = DeliveryWorker(engine=engine, client=client(fake_slack), settle=timedelta(0))
+    worker.drain()
+    make_due(engine)
+    worker.drain()
+    assert posted_keys(fake_slack) == Counter({"thanks:0": 2})
