@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-embeddings run test lint bench
+.PHONY: install install-embeddings run test stress lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The outbox stress test, long: 50 runs of two racing worker processes per database (about 6 s each).
+stress: install
+	STRESS_RUNS=$${STRESS_RUNS:-50} $(BIN)/python -m pytest -q tests/bot/test_delivery_stress.py
 
 bench:
 	$(BIN)/python benchmark/bench_matching.py
