@@ -119,7 +119,13 @@ def claim_due(
         )
         .execution_options(synchronize_session=False)
     )
-    stmt = select(Outbox).where(Outbox.claim_token == token).order_by(Outbox.next_attempt_at, Outbox.id)
+    stmt = (
+        select(Outbox)
+        .where(Outbox.claim_token == token)
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        # The session may hold these rows as they were before the claim; the caller needs them as claimed.
+        .execution_options(populate_existing=True)
+    )
     return list(session.exec(stmt))
 
 
