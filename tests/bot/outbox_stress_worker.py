@@ -22,9 +22,11 @@ from storage.db import make_engine
 
 POST_TIMEOUT = 1.0
 SETTLE = timedelta(seconds=0.4)
-LEASE = timedelta(seconds=1.5)
-# Past the lease confirmed before a post ((1 + 1) x POST_TIMEOUT + SETTLE): the other process takes over.
-STALL = 2 * POST_TIMEOUT + SETTLE.total_seconds() + 0.6
+# A batch's lease, long enough that most posts need no database confirmation (the lease they know is
+# long enough) and some do (the post lease, (1 + 1) x POST_TIMEOUT + SETTLE, is 2.4 s).
+LEASE = timedelta(seconds=3)
+# Past either lease: the other process takes the row over.
+STALL = max(LEASE.total_seconds(), 2 * POST_TIMEOUT + SETTLE.total_seconds()) + 0.6
 
 
 def main(argv: list[str]) -> int:

@@ -51,7 +51,10 @@ def make_due(engine, ago: timedelta = timedelta(0)) -> None:
         s.exec(update(Outbox).where(Outbox.status == "pending").values(next_attempt_at=utcnow() - ago))
 
 
-def expire_leases(engine) -> None:
+def expire_leases(engine, *held: Outbox) -> None:
+    """Time passes beyond every lease: in the database, and in what the holders (`held`) know of theirs."""
+    for row in held:
+        row.lease_until = utcnow() - timedelta(seconds=1)
     with session_scope(engine) as s:
         s.exec(
             update(Outbox)
@@ -315,7 +318,7 @@ def test_a_worker_whose_lease_ran_out_can_neither_post_nor_mark_the_row(engine, 
     queue(engine, 1, prefix="thanks")
     with session_scope(engine) as s:
         (held_by_a,) = outbox.claim_due(session=s, worker_id="A")
-    expire_leases(engine)
+    expire_leases(engine, held_by_a)
     with session_scope(engine) as s:
         (held_by_b,) = outbox.claim_due(session=s, worker_id="B")
     assert held_by_b.claim_token != held_by_a.claim_token
