@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-embeddings run test test-future fuzz lint bench
+.PHONY: install install-embeddings run test test-future fuzz stress lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-future: install
 # The long fuzzing run (CI runs a short one inside `make test`).
 fuzz: install
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q tests/reliability/test_fuzz.py
+
+# The outbox stress test, long: 50 runs of two racing worker processes per database (about 6 s each).
+stress: install
+	STRESS_RUNS=$${STRESS_RUNS:-50} $(BIN)/python -m pytest -q tests/bot/test_delivery_stress.py
 
 bench:
 	$(BIN)/python benchmark/bench_matching.py

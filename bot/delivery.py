@@ -1,13 +1,17 @@
 """The delivery worker: sends what the outbox holds, exactly once, retrying what Slack asks to retry.
 
-- Claims are atomic (storage.outbox); rows for different channels are sent concurrently by a small
-  thread pool, rows for one channel in order, and a 429 reschedules that channel's rows at Retry-After
-  instead of sleeping.
+- Claims are atomic and carry a token (storage.outbox). Each row's lease is confirmed and extended to
+  cover its own Slack calls (each at most POST_TIMEOUT) when its turn comes, and again just before the
+  post, so no other worker can take a row over while this one may still post it.
+- Rows for different channels are sent concurrently by a small thread pool, rows for one channel in
+  order, and a 429 reschedules that channel's rows at Retry-After instead of sleeping.
 - 5xx and connection errors retry with backoff; permanent errors go to the fallback DM, or are marked
   failed and reported to whoever the message names (`report_to`), so nothing is dropped silently.
 - Every chat.postMessage carries message metadata with its outbox key. When a row may already have
   reached Slack (a worker died after posting, a 5xx, a timeout), the next attempt first looks for that
-  key in the channel's recent history and marks the row sent instead of posting twice.
+  key in the channel's recent history and marks the row sent instead of posting twice. It waits SETTLE
+  seconds first (Slack does not promise a message is readable at once), and looks once more before
+  giving up on a message whose last attempt may have arrived.
 
 Run on its own with `python -m bot.delivery` (the web process runs one inside too unless DELIVERY_WORKER=0).
 """
@@ -25,7 +29,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -74,6 +78,10 @@ FALLBACK_ERRORS = {
 }
 MAX_ATTEMPTS = 8
 HISTORY_PAGES = 5
+# Each Slack call of the delivery worker gives up after this long: a row's lease is sized from it.
+POST_TIMEOUT = 10.0
+# After a call that may have reached Slack, wait this long before looking for the message in history.
+SETTLE = timedelta(seconds=5)
 
 # What the PM reads when a message could not be delivered.
 REASONS = {
@@ -106,13 +114,14 @@ def _error_code(e: SlackApiError) -> str:
     return str(e.response.get("error") or "") if isinstance(e.response.data, dict) else ""
 
 
-def posting_client(client: WebClient) -> WebClient:
+def posting_client(client: WebClient, timeout: float = POST_TIMEOUT) -> WebClient:
     """The same Slack client without the SDK's automatic re-send on connection errors: a re-send of a
-    message Slack already took would be a duplicate. Retries are the outbox's job."""
+    message Slack already took would be a duplicate. Retries are the outbox's job. A short timeout
+    bounds how long a row's lease must last."""
     return WebClient(
         token=client.token,
         base_url=client.base_url,
-        timeout=client.timeout,
+        timeout=min(client.timeout, timeout) if client.timeout else timeout,
         headers=dict(client.headers or {}),
         retry_handlers=[],
     )
@@ -127,14 +136,20 @@ class DeliveryWorker:
         worker_id: str | None = None,
         concurrency: int = 1,
         batch: int | None = None,
-        stale_after: timedelta | None = None,
+        lease: timedelta | None = None,
+        post_timeout: float = POST_TIMEOUT,
+        settle: timedelta = SETTLE,
     ) -> None:
+        """`lease`: how long a claimed batch waits for its turn before another worker may take rows
+        over; `post_timeout` and `settle` size each row's own lease (see _lease_for)."""
         self.engine = engine
-        self.client = posting_client(client)
+        self.client = posting_client(client, post_timeout)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
         self.concurrency = max(1, concurrency)
         self.batch = batch or max(20, 4 * self.concurrency)
-        self.stale_after = outbox.STALE_CLAIM if stale_after is None else stale_after
+        self.lease = outbox.CLAIM_LEASE if lease is None else lease
+        self.post_timeout = post_timeout
+        self.settle = settle
         self.stats: Counter[str] = Counter()
         self._pool = (
             ThreadPoolExecutor(self.concurrency, thread_name_prefix="outbox-send")
@@ -148,6 +163,10 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._sqlite_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Tests set these to run another worker between this one's read of due rows and its claim, and
+        # to pause at named points ("before_post", "after_post").
+        self.after_claim_read: Callable[[], None] | None = None
+        self.pause_at: Callable[[str], None] | None = None
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -169,7 +188,8 @@ class DeliveryWorker:
                     session=session,
                     worker_id=self.worker_id,
                     limit=limit or self.batch,
-                    stale_after=self.stale_after,
+                    lease=self.lease,
+                    after_read=self.after_claim_read,
                 )
             if not rows:
                 return 0
@@ -238,6 +258,8 @@ class DeliveryWorker:
         if row.method == "chat.postMessage":
             args.setdefault("metadata", {"event_type": METADATA_EVENT, "event_payload": {"key": row.key}})
             if row.check_before_send:
+                if not self._confirm(row, calls=HISTORY_PAGES + 2):  # conversations.open, history, post
+                    return None
                 try:
                     found = self._find_sent(row, args)
                 except SlackApiError as e:
@@ -254,12 +276,20 @@ class DeliveryWorker:
                         outbox.mark_sent(
                             session=session,
                             row_id=row.id,
+                            token=row.claim_token,
                             channel=found[0],
                             ts=found[1],
                             note="already in Slack from an interrupted attempt; not posted again",
                         )
                     self._count("found_already_sent")
                     return None
+                if row.attempts > MAX_ATTEMPTS:  # the last look before giving up: it never arrived
+                    self._fail(row, f"gave up after {MAX_ATTEMPTS} tries: {row.last_error}")
+                    return None
+        # Just before the post: still ours, and ours for longer than this call can take.
+        if not self._confirm(row, calls=1):
+            return None
+        self._pause("before_post")
         try:
             response = self.client.api_call(row.method, json=args)
         except SlackApiError as e:
@@ -268,21 +298,68 @@ class DeliveryWorker:
             log.warning("outbox %s: %s; will retry", row.key, e)
             self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
             return None
+        self._pause("after_post")
         with self._session() as session:
-            outbox.mark_sent(
+            marked = outbox.mark_sent(
                 session=session,
                 row_id=row.id,
+                token=row.claim_token,
                 channel=str(response.get("channel") or args.get("channel") or ""),
                 ts=str(response.get("ts") or response.get("message_ts") or ""),
             )
+        if not marked:
+            # Only if this worker stalled past its lease after posting: the row's new holder looks in
+            # Slack first (a takeover always does) and finds this message.
+            log.warning("outbox %s: posted, but the claim had been taken over meanwhile", row.key)
+            self._count("taken_over_after_post")
+            return None
         self._count("sent")
         return None
+
+    def _lease_for(self, calls: int) -> timedelta:
+        """Longer than `calls` Slack calls at their timeout, plus time for the message to show in history
+        (so a takeover right after the lease still finds it) and for the database writes around them."""
+        return timedelta(seconds=(calls + 1) * self.post_timeout) + self.settle
+
+    def _confirm(self, row: Outbox, *, calls: int) -> bool:
+        """Is the row still ours for longer than its next `calls` Slack calls can take?
+
+        Nobody can take a row over before its lease ends, and only a takeover changes the token, so a
+        lease this worker knows still runs long enough needs no database round trip; a shorter one is
+        extended in the database, which also tells whether the row was taken over meanwhile."""
+        now = utcnow()
+        lease = self._lease_for(calls)
+        if row.lease_until is not None and row.lease_until >= now + lease:
+            return True
+        with self._session() as session:
+            held = outbox.confirm_claim(
+                session=session, row_id=row.id, token=row.claim_token, lease=lease, now=now
+            )
+        if not held:
+            log.info("outbox %s: another worker took it over; leaving it to them", row.key)
+            self._count("claim_lost")
+            return False
+        row.lease_until = now + lease
+        self._count("leases_extended")
+        return True
+
+    def _pause(self, point: str) -> None:
+        if self.pause_at is not None:
+            self.pause_at(point)
 
     def _find_sent(self, row: Outbox, args: dict[str, Any]) -> tuple[str, str] | None:
         """(channel, ts) of a message in Slack that carries this row's key, if an earlier attempt posted it."""
         channel = str(args.get("channel") or "")
         if channel.startswith(("U", "W")):  # a DM by user id: history needs the DM channel's id
-            channel = self.client.conversations_open(users=channel)["channel"]["id"]
+            if row.dm_channel:
+                channel = row.dm_channel
+            else:
+                channel = self.client.conversations_open(users=channel)["channel"]["id"]
+                row.dm_channel = channel
+                with self._session() as session:
+                    outbox.remember_dm_channel(
+                        session=session, row_id=row.id, token=row.claim_token, channel=channel
+                    )
         thread_ts = str(args.get("thread_ts") or "")
         oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
         cursor = ""
@@ -337,6 +414,13 @@ class DeliveryWorker:
             fallback.pop("metadata", None)
             fallback["channel"] = row.fallback_user_id
             with self._session() as session:
+                if not outbox.mark_failed(
+                    session=session,
+                    row_id=row.id,
+                    token=row.claim_token,
+                    error=f"{error} (sent to DM instead)",
+                ):
+                    return None
                 outbox.enqueue(
                     session=session,
                     key=f"{row.key}:fallback",
@@ -346,7 +430,6 @@ class DeliveryWorker:
                     report_to=row.report_to,
                     report_label=row.report_label,
                 )
-                outbox.mark_failed(session=session, row_id=row.id, error=f"{error} (sent to DM instead)")
             self._count("fell_back_to_dm")
             self._wake.set()
             return None
@@ -356,7 +439,8 @@ class DeliveryWorker:
     def _fail(self, row: Outbox, error: str) -> None:
         """Failed for good: recorded on the row, and told to whoever should know."""
         with self._session() as session:
-            outbox.mark_failed(session=session, row_id=row.id, error=error)
+            if not outbox.mark_failed(session=session, row_id=row.id, token=row.claim_token, error=error):
+                return
             if row.report_to:
                 label = row.report_label or f"a message ({row.kind or row.method})"
                 reason = REASONS.get(error.split(" ")[0], f"Slack said `{error[:200]}`")
@@ -376,18 +460,37 @@ class DeliveryWorker:
         log.error("outbox %s failed for good: %s", row.key, error)
 
     def _retry(self, row: Outbox, delay: timedelta, error: str, *, uncertain: bool = False) -> None:
-        if row.attempts >= MAX_ATTEMPTS:
-            self._fail(row, f"gave up after {row.attempts} tries: {error}")
+        may_be_in_slack = uncertain or row.check_before_send
+        if row.attempts >= MAX_ATTEMPTS and not (
+            may_be_in_slack and row.method == "chat.postMessage" and row.attempts == MAX_ATTEMPTS
+        ):
+            self._fail(row, f"gave up after {min(row.attempts, MAX_ATTEMPTS)} tries: {error}")
             return
+        if uncertain:
+            # Slack may have stored it: give it time to show in history before anyone looks.
+            delay = max(delay, self.settle)
+        # After the last try, a row that may have arrived gets one more attempt: a look, never a post.
         with self._session() as session:
             outbox.mark_retry(
-                session=session, row_id=row.id, at=utcnow() + delay, error=error, uncertain=uncertain
+                session=session,
+                row_id=row.id,
+                token=row.claim_token,
+                at=utcnow() + delay,
+                error=error,
+                uncertain=uncertain,
             )
 
     def _reschedule(self, row: Outbox, at: datetime, error: str) -> None:
         """Back to the queue without using up an attempt (Slack did not try to deliver it)."""
         with self._session() as session:
-            outbox.mark_retry(session=session, row_id=row.id, at=at, error=error, refund_attempt=True)
+            outbox.mark_retry(
+                session=session,
+                row_id=row.id,
+                token=row.claim_token,
+                at=at,
+                error=error,
+                refund_attempt=True,
+            )
 
     # -- per-channel rate limits ---------------------------------------------------------------
     def _block(self, channel: str, until: datetime) -> None:
@@ -453,6 +556,18 @@ class DeliveryWorker:
             self._pool.shutdown(wait=False)
 
 
+def timings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """OUTBOX_LEASE_SECONDS, OUTBOX_POST_TIMEOUT and OUTBOX_SETTLE_SECONDS, for the ones that are set."""
+    timings: dict[str, Any] = {}
+    if env.get("OUTBOX_LEASE_SECONDS", "").strip():
+        timings["lease"] = timedelta(seconds=float(env["OUTBOX_LEASE_SECONDS"]))
+    if env.get("OUTBOX_POST_TIMEOUT", "").strip():
+        timings["post_timeout"] = float(env["OUTBOX_POST_TIMEOUT"])
+    if env.get("OUTBOX_SETTLE_SECONDS", "").strip():
+        timings["settle"] = timedelta(seconds=float(env["OUTBOX_SETTLE_SECONDS"]))
+    return timings
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bot.delivery [--concurrency N] [--once]`: a delivery worker process of its own."""
     from bot.app import make_client
@@ -478,13 +593,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     engine = make_engine(settings.database_url)
     migrate(engine)
-    stale = os.environ.get("OUTBOX_STALE_SECONDS", "").strip()
     worker = DeliveryWorker(
         engine=engine,
         client=make_client(settings),
         worker_id=os.environ.get("WORKER_ID") or None,
         concurrency=args.concurrency,
-        stale_after=timedelta(seconds=float(stale)) if stale else None,
+        **timings_from_env(os.environ),
     )
     if args.once:
         done = worker.drain_all()

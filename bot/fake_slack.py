@@ -46,6 +46,13 @@ class FakeSlack:
         self.deactivated_users: set[str] = set()
         self.missing_channels: set[str] = set()
         self.failure_rules: list[FailureRule] = []
+        # Asked after Slack stored a message: an answer here goes back although the message stays
+        # ("stored, then 500"), so the sender cannot tell whether it arrived.
+        self.after_store_rules: list[FailureRule] = []
+        # Seconds before a stored message shows in conversations.history / replies: Slack does not
+        # promise that a message is readable the moment it was accepted.
+        self.history_delay: float = 0.0
+        self._visible_at: dict[str, float] = {}  # ts -> time.monotonic() from which history shows it
         # Slack allows about one message a second per channel; None means no limit.
         self.per_channel_interval: float | None = None
         # Seconds to hold each chat.postMessage answer after the message is stored: a window in which
@@ -238,6 +245,13 @@ class FakeSlack:
                 self._last_post[channel] = now
             handler = getattr(self, "_api_" + method.replace(".", "_"), None)
             body = handler(args) if handler else {"ok": True}
+            if body.get("ok"):
+                for rule in self.after_store_rules:
+                    injected = rule(method, args)
+                    if injected is not None:
+                        call.status, headers, call.response = injected
+                        self.changed.notify_all()
+                        return call.status, headers, call.response
             call.response = body
             self.changed.notify_all()
             return 200, {}, body
@@ -300,6 +314,8 @@ class FakeSlack:
             "thread_ts": args.get("thread_ts"),
             "user": "UBOT",
         }
+        if self.history_delay:
+            self._visible_at[ts] = time.monotonic() + self.history_delay
         if args.get("metadata"):
             meta = args["metadata"]
             message["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
@@ -330,16 +346,20 @@ class FakeSlack:
             "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}",
         }
 
+    def _readable(self, channel: str) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [m for m in self.messages.get(channel, []) if self._visible_at.get(m["ts"], 0.0) <= now]
+
     def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(str(args.get("channel", "")))
-        messages = list(reversed(self.messages.get(channel, [])))
+        messages = list(reversed(self._readable(channel)))
         limit = int(args.get("limit") or 100)
         return {"ok": True, "messages": messages[:limit], "has_more": len(messages) > limit}
 
     def _api_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(str(args.get("channel", "")))
         ts = str(args.get("ts", ""))
-        messages = [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
+        messages = [m for m in self._readable(channel) if m["ts"] == ts or m.get("thread_ts") == ts]
         return {"ok": True, "messages": messages, "has_more": False}
 
     def _new_view(self, args: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:

@@ -213,6 +213,13 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_by: str = Field(default="", max_length=64)
     claimed_at: datetime | None = None
+    # One claim of this row (0008): every update by the holder must match it, so a worker whose lease ran
+    # out and was taken over cannot mark the row. Empty when nobody holds it.
+    claim_token: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    # Until when the holder may work on it; confirmed and extended before each Slack call (0008).
+    lease_until: datetime | None = None
+    # The DM channel of a message sent to a user id, once known: looking in its history needs it (0008).
+    dm_channel: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     sent_at: datetime | None = None
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     result_channel: str = Field(default="", max_length=32)

@@ -1,25 +1,31 @@
 """The outbox: every message the bot sends later goes here first, keyed so it is sent once.
 
-Claims are compare-and-set updates (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers never
-hold the same row. A claim older than the stale limit belongs to a worker that died mid-send; whoever
-takes it over is told to look in Slack for the message first (`check_before_send`).
+A claim is one UPDATE that carries the whole "due and nobody holds it" condition, so a worker that read
+the row earlier cannot take it after another worker claimed, sent and released it meanwhile (on
+PostgreSQL the read also locks the rows: `FOR UPDATE SKIP LOCKED`). Each claim gets a token that every
+later update of the row must match, and a lease that the holder confirms and extends before each Slack
+call. A row whose lease ran out is taken over, and its new holder looks in Slack for it first
+(`check_before_send`); that flag is computed in the claim itself and cleared only when the row is sent.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
 from storage.models import Outbox, utcnow
 
-# A claim older than this is taken to belong to a worker that died mid-send. It must stay well above
-# the longest single API call (the Slack client times out after 30 s).
-STALE_CLAIM = timedelta(minutes=2)
+# How long a fresh claim holds a batch's rows until each is confirmed with a lease of its own when its
+# turn comes (the worker renews per row, sized to that row's Slack calls).
+CLAIM_LEASE = timedelta(minutes=2)
 
 
 def enqueue(
@@ -63,60 +69,96 @@ def enqueue(
     return row
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        (Outbox.status == "pending") & (Outbox.next_attempt_at <= now),
+        (Outbox.status == "sending") & or_(Outbox.lease_until.is_(None), Outbox.lease_until < now),
+    )
+
+
+def _held(row_id: int, token: str) -> ColumnElement[bool]:
+    return (Outbox.id == row_id) & (Outbox.status == "sending") & (Outbox.claim_token == token)
+
+
 def claim_due(
     *,
     session: Session,
     worker_id: str,
     limit: int = 20,
     now: datetime | None = None,
-    stale_after: timedelta = STALE_CLAIM,
+    lease: timedelta = CLAIM_LEASE,
+    after_read: Callable[[], None] | None = None,
 ) -> list[Outbox]:
-    """Take due messages for this worker. On PostgreSQL rows another worker holds are skipped.
+    """Take due messages for this worker; each comes back with its `claim_token`.
 
     The claims are committed when the caller's session commits; send only after that."""
     now = now or utcnow()
-    stmt = (
-        select(Outbox)
-        .where(
-            or_(
-                (Outbox.status == "pending") & (Outbox.next_attempt_at <= now),
-                (Outbox.status == "sending") & (Outbox.claimed_at < now - stale_after),
-            )
-        )
-        .order_by(Outbox.next_attempt_at, Outbox.id)
-        .limit(limit)
-    )
+    candidates = select(Outbox.id).where(_due(now)).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
     if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.exec(stmt))
-    claimed = []
-    for row in rows:
-        # A stale 'sending' row may already be in Slack: the new owner looks before posting again.
-        check = row.check_before_send or row.status == "sending"
-        # Compare-and-set so that on SQLite two workers cannot both take the same row.
-        condition = [Outbox.id == row.id, Outbox.status == row.status, Outbox.claimed_by == row.claimed_by]
-        result = session.exec(
-            update(Outbox)
-            .where(*condition)
-            .values(
-                status="sending",
-                claimed_by=worker_id,
-                claimed_at=now,
-                attempts=Outbox.attempts + 1,
-                check_before_send=check,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            session.refresh(row)
-            claimed.append(row)
-    return claimed
-
-
-def mark_sent(*, session: Session, row_id: int, channel: str = "", ts: str = "", note: str = "") -> None:
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(session.exec(candidates))
+    if not ids:
+        return []
+    if after_read is not None:  # tests interleave another worker here
+        after_read()
+    token = f"{worker_id[:40]}:{uuid.uuid4().hex[:16]}"
+    # The read above may be stale on SQLite (it took no lock): the UPDATE checks again, against the row
+    # as it is now, and computes the look-first flag from that row too, never from the read.
     session.exec(
         update(Outbox)
-        .where(Outbox.id == row_id)
+        .where(Outbox.id.in_(ids), _due(now))
+        .values(
+            status="sending",
+            claimed_by=worker_id[:64],
+            claim_token=token,
+            claimed_at=now,
+            lease_until=now + lease,
+            attempts=Outbox.attempts + 1,
+            # A row taken over from a holder whose lease ran out may already be in Slack.
+            check_before_send=or_(Outbox.check_before_send, Outbox.status == "sending"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    stmt = (
+        select(Outbox)
+        .where(Outbox.claim_token == token)
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        # The session may hold these rows as they were before the claim; the caller needs them as claimed.
+        .execution_options(populate_existing=True)
+    )
+    return list(session.exec(stmt))
+
+
+def confirm_claim(
+    *, session: Session, row_id: int, token: str, lease: timedelta, now: datetime | None = None
+) -> bool:
+    """Still this claim's? If so its lease now runs `lease` from now; False: another worker took it over."""
+    now = now or utcnow()
+    result = session.exec(
+        update(Outbox)
+        .where(_held(row_id, token))
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def remember_dm_channel(*, session: Session, row_id: int, token: str, channel: str) -> None:
+    session.exec(
+        update(Outbox)
+        .where(_held(row_id, token))
+        .values(dm_channel=channel[:32])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_sent(
+    *, session: Session, row_id: int, token: str, channel: str = "", ts: str = "", note: str = ""
+) -> bool:
+    """Sent, if this claim still holds the row (False: it was taken over, and its new holder looks first)."""
+    result = session.exec(
+        update(Outbox)
+        .where(_held(row_id, token))
         .values(
             status="sent",
             sent_at=utcnow(),
@@ -124,33 +166,56 @@ def mark_sent(*, session: Session, row_id: int, channel: str = "", ts: str = "",
             result_ts=ts[:32],
             last_error=note[:2000],
             check_before_send=False,
+            claim_token="",
+            lease_until=None,
         )
+        .execution_options(synchronize_session=False)
     )
+    return result.rowcount == 1
 
 
 def mark_retry(
     *,
     session: Session,
     row_id: int,
+    token: str,
     at: datetime,
     error: str,
     uncertain: bool = False,
     refund_attempt: bool = False,
-) -> None:
+) -> bool:
     """Back to pending until `at`. `uncertain`: the call may have reached Slack (5xx, timeout), so the
-    next attempt looks for the message first. `refund_attempt`: Slack refused without trying (429)."""
+    next attempt looks for the message first. `refund_attempt`: Slack refused without trying (429).
+    The look-first flag is never cleared here: an earlier attempt may be the one that arrived."""
     values: dict[str, Any] = dict(
-        status="pending", next_attempt_at=at, claimed_by="", last_error=error[:2000]
+        status="pending",
+        next_attempt_at=at,
+        claimed_by="",
+        claim_token="",
+        lease_until=None,
+        last_error=error[:2000],
     )
     if uncertain:
         values["check_before_send"] = True
     if refund_attempt:
         values["attempts"] = Outbox.attempts - 1  # claiming added one, so this stays >= 0
-    session.exec(update(Outbox).where(Outbox.id == row_id).values(**values))
+    result = session.exec(
+        update(Outbox)
+        .where(_held(row_id, token))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
-def mark_failed(*, session: Session, row_id: int, error: str) -> None:
-    session.exec(update(Outbox).where(Outbox.id == row_id).values(status="failed", last_error=error[:2000]))
+def mark_failed(*, session: Session, row_id: int, token: str, error: str) -> bool:
+    result = session.exec(
+        update(Outbox)
+        .where(_held(row_id, token))
+        .values(status="failed", last_error=error[:2000], claim_token="", lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def get_by_key(*, session: Session, key: str) -> Outbox | None:
@@ -158,8 +223,10 @@ def get_by_key(*, session: Session, key: str) -> Outbox | None:
 
 
 def next_due_at(*, session: Session) -> datetime | None:
-    """When the earliest pending message falls due (the worker sleeps until then)."""
-    return session.exec(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending")).one()
+    """When the earliest pending message falls due, or a lease runs out (the worker sleeps until then)."""
+    pending = session.exec(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending")).one()
+    leased = session.exec(select(func.min(Outbox.lease_until)).where(Outbox.status == "sending")).one()
+    return min((t for t in (pending, leased) if t is not None), default=None)
 
 
 def counts(*, session: Session, key_prefix: str = "") -> dict[str, int]:

@@ -174,7 +174,9 @@ def _worker(url, fake, log_path, *args):
         SLACK_BOT_TOKEN="xoxb-e2e",
         SLACK_API_URL=fake.api_url,
         DATABASE_URL=url,
-        OUTBOX_STALE_SECONDS="2",
+        OUTBOX_LEASE_SECONDS="2",
+        OUTBOX_POST_TIMEOUT="1",
+        OUTBOX_SETTLE_SECONDS="0.5",
         PYTHONUNBUFFERED="1",
     )
     log = open(log_path, "ab")  # noqa: SIM115 (handed to the worker process)

@@ -1,7 +1,7 @@
 """handled_payload: Slack payloads already acted on, so a retry or a double submit acts once
 
 Revision ID: 0009_handled_payloads
-Revises: 0007_embedding_at
+Revises: 0008_outbox_leases
 Create Date: 2026-11-24 09:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0009_handled_payloads"
-down_revision = "0007_embedding_at"
+down_revision = "0008_outbox_leases"
 branch_labels = None
 depends_on = None
 
