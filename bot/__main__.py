@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            "python:bot.gunicorn_conf",
             "--bind",
             f"0.0.0.0:{settings.port}",
             "--workers",

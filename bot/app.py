@@ -47,7 +47,7 @@ def build_deps(
     deps = Deps(settings=settings, engine=engine, client=client)
     if with_matcher:
         # Imported here: the embedding backend may pull in PyTorch, which only a running bot should pay for.
-        from handlers.matching import MatchIndex
+        from matching.live import MatchIndex
 
         deps.matcher = MatchIndex(prefer_embeddings=settings.prefer_embeddings)
         deps.matcher.warm_up(engine)

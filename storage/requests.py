@@ -156,6 +156,16 @@ def request_stats(*, session: Session, request_id: int, since: datetime | None =
     return stats_from_occurrences(occurrences_of(session=session, request_id=request_id, since=since))
 
 
+def request_stats_many(*, session: Session, request_ids: list[int]) -> dict[int, RequestStats]:
+    """Stats of several requests from one query (every request asked for gets an entry)."""
+    grouped: dict[int, list[Occurrence]] = {request_id: [] for request_id in request_ids}
+    if request_ids:
+        stmt = select(Occurrence).where(Occurrence.request_id.in_(request_ids))
+        for occ in session.exec(stmt.order_by(Occurrence.created_at, Occurrence.id)):
+            grouped[occ.request_id].append(occ)
+    return {request_id: stats_from_occurrences(occs) for request_id, occs in grouped.items()}
+
+
 def count_occurrences(*, session: Session, request_id: int, since: datetime | None = None) -> int:
     stmt = select(func.count()).select_from(Occurrence).where(Occurrence.request_id == request_id)
     if since is not None:

