@@ -345,6 +345,8 @@ class FakeSlack:
     def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(str(args.get("channel", "")))
         messages = list(reversed(self.messages.get(channel, [])))
+        if args.get("latest"):  # as Slack: only messages up to `latest` (inclusive here)
+            messages = [m for m in messages if float(m["ts"]) <= float(args["latest"])]
         limit = int(args.get("limit") or 100)
         return {"ok": True, "messages": messages[:limit], "has_more": len(messages) > limit}
 

@@ -36,7 +36,9 @@ def status_blocks(
         text = f"Reopened: {title}"
     blocks = [
         section(headline),
-        context("You're getting this because you logged it. `/requests mine` shows where all of yours stand."),
+        context(
+            "You're getting this because you logged it. `/requests mine` shows where all of yours stand."
+        ),
     ]
     return clip(text, 300), blocks
 
