@@ -36,6 +36,7 @@ def render_png(figures: store.AreaFigures) -> bytes:
     requests by how many customers asked, with their money."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=SIZE, dpi=DPI)
     FigureCanvasAgg(figure)
@@ -49,6 +50,8 @@ def render_png(figures: store.AreaFigures) -> bytes:
     weekly.set_xticks(x[::2], labels[::2], rotation=45, ha="right", fontsize=8)
     weekly.set_title(f"{figures.area.name}: heard per week, last quarter", fontsize=10)
     weekly.set_ylabel("occurrences")
+    weekly.yaxis.set_major_locator(MaxNLocator(integer=True))
+    top.xaxis.set_major_locator(MaxNLocator(integer=True))
     if figures.series:
         weekly.legend(fontsize=7, loc="upper left")
     else:
