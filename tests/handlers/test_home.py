@@ -296,3 +296,26 @@ def test_the_customer_field_is_a_typeahead_and_a_merge_counts_one_customer_once(
     # Only PMs and admins merge.
     d.click("UCY", merge, view=view)
     assert "Only PMs and admins" in bolt.fake.posts_to("UCY")[-1].args["text"]
+
+
+def test_the_first_request_in_an_area_brings_its_how_i_work_card_once(bolt, seeded):
+    d, fake = bolt.driver, bolt.fake
+    for text in ("Scheduled exports", "Dark mode for dashboards"):
+        d.command("UDEE", "/request", text)
+        form = d.last_view()
+        reply = d.submit("UDEE", form, {"customer": "Hooli", "area": str(seeded["area"])})
+        if reply.json.get("response_action") == "update":
+            d.submit("UDEE", fake.remember_view(reply.json["view"], form["id"]), {"choice": "new"})
+    cards = [c for c in fake.posts_to("UDEE") if c.args.get("text") == "How Reporting works"]
+    assert len(cards) == 1
+    card = json.dumps(cards[0].args["blocks"], ensure_ascii=False)
+    assert "PM: <@UPM>" in card and "self-serve onboarding" in card and "3× in 30 days" in card
+    assert "not “no”" in card
+    # "Suggest a change to these rules" reaches the PM (no 1:1 between them: by DM).
+    suggest = next(b for b in buttons_in(cards[0].args["blocks"]) if b["action_id"] == "rules_suggest")
+    d.click("UDEE", suggest, channel="DUDEE")
+    d.submit("UDEE", d.last_view(), {"suggestion": "Count churn-risk requests double"})
+    assert "Count churn-risk requests double" in json.dumps(fake.posts_to("UPM")[-1].args, ensure_ascii=False)
+    # Their Home was refreshed with what they logged.
+    homes = [c.args for c in fake.calls_to("views.publish") if c.args["user_id"] == "UDEE"]
+    assert homes and "Dark mode for dashboards" in json.dumps(homes[-1]["view"], ensure_ascii=False)
