@@ -31,6 +31,7 @@ from handlers.digest_builder import (
     digest_summary,
     questions_for,
 )
+from handlers.home.agenda import partnership_blocks
 from storage import digest as digest_store
 from storage import handled, outbox, schedule
 from storage.db import PATIENT, session_scope
@@ -222,13 +223,18 @@ def queue_agenda(
             session=session, oneonone=current, pm=pm, stakeholder=stakeholder, since=since, now=now
         )
         questions = questions_for(current.question_index)
+        blocks = agenda_blocks(data, questions)
+        # The partnership figures since the last 1:1 go right under the agenda's title.
+        blocks[2:2] = partnership_blocks(
+            session, meeting=current, pm=pm, stakeholder=stakeholder, since=since, now=now
+        )
         outbox.enqueue(
             session=session,
             key=due.key,
             payload={
                 "channel": channel,
                 "text": agenda_text(data),
-                "blocks": agenda_blocks(data, questions),
+                "blocks": blocks[:50],
                 "unfurl_links": False,
             },
             workspace_id=current.workspace_id,

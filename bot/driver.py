@@ -109,6 +109,20 @@ class BaseDriver:
         )
         return self._signed(body, "application/x-www-form-urlencoded")
 
+    def suggest(self, user: str, view: dict[str, Any], block_id: str, value: str) -> list[dict[str, Any]]:
+        """Type `value` into the external select in `block_id` of `view`: the options the app offers."""
+        element = next(b["element"] for b in view.get("blocks", []) if b.get("block_id") == block_id)
+        body = payloads.block_suggestion(
+            view,
+            block_id=block_id,
+            action_id=element["action_id"],
+            value=value,
+            user_id=user,
+            team_id=self.team_id,
+        )
+        reply = self._signed(body, "application/x-www-form-urlencoded")
+        return reply.json.get("options") or []
+
     def shortcut(
         self, user: str, message: dict[str, Any], *, channel: str, team_id: str | None = None
     ) -> Reply:

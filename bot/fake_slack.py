@@ -61,6 +61,8 @@ class FakeSlack:
         self._last_post: dict[str, float] = {}
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.views: dict[str, dict[str, Any]] = {}
+        # Files uploaded with files.uploadV2: id -> {"filename", "title", "data", "complete"}.
+        self.files: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -88,6 +90,16 @@ class FakeSlack:
                 parsed = urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if parsed.path.startswith("/upload/"):
+                    # A file's bytes, posted to the URL files.getUploadURLExternal handed out.
+                    ok = fake.receive_upload(parsed.path[len("/upload/") :], raw)
+                    data = b"OK - " + str(len(raw)).encode() if ok else b"not found"
+                    self.send_response(200 if ok else 404)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
                 ctype = self.headers.get("Content-Type", "")
                 if raw:
@@ -353,6 +365,8 @@ class FakeSlack:
     def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(str(args.get("channel", "")))
         messages = list(reversed(self._readable(channel)))
+        if args.get("latest"):  # as Slack: only messages up to `latest` (inclusive here)
+            messages = [m for m in messages if float(m["ts"]) <= float(args["latest"])]
         limit = int(args.get("limit") or 100)
         return {"ok": True, "messages": messages[:limit], "has_more": len(messages) > limit}
 
@@ -392,6 +406,37 @@ class FakeSlack:
 
     def _api_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": self._new_view(args)}
+
+    def receive_upload(self, file_id: str, data: bytes) -> bool:
+        with self._lock:
+            if file_id not in self.files:
+                return False
+            self.files[file_id]["data"] = data
+            self.changed.notify_all()
+            return True
+
+    def _api_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length") or "").isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ids):08d}"
+        self.files[file_id] = {"filename": args["filename"], "title": "", "data": b"", "complete": False}
+        return {
+            "ok": True,
+            "file_id": file_id,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+        }
+
+    def _api_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files or []
+        done = []
+        for f in files:
+            stored = self.files.get(str(f.get("id")))
+            if stored is None or not stored["data"]:
+                return {"ok": False, "error": "file_not_found"}
+            stored.update(title=f.get("title") or stored["filename"], complete=True)
+            done.append({"id": f["id"], "name": stored["filename"], "title": stored["title"]})
+        return {"ok": True, "files": done}
 
     def _api_response_url(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

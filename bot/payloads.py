@@ -101,6 +101,17 @@ def state_values(view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any
         elif kind in ("static_select", "radio_buttons"):
             option = next((o for o in element.get("options", []) if o["value"] == answer), None)
             state["selected_option"] = option
+        elif kind == "external_select":
+            # Slack sends back the option the person picked from the suggestions (or kept).
+            initial = element.get("initial_option")
+            if block_id in answers:
+                state["selected_option"] = (
+                    {"text": {"type": "plain_text", "text": str(answer)[:75]}, "value": str(answer)}
+                    if answer not in ("", None)
+                    else None
+                )
+            else:
+                state["selected_option"] = initial
         elif kind == "checkboxes":
             chosen = set(answer or [])
             state["selected_options"] = [o for o in element.get("options", []) if o["value"] in chosen]
@@ -189,6 +200,24 @@ def block_actions(
         payload["view"] = view
         payload["container"] = {"type": "view", "view_id": view.get("id", "")}
     return _interactive(payload)
+
+
+def block_suggestion(
+    view: dict[str, Any], *, block_id: str, action_id: str, value: str, user_id: str, team_id: str
+) -> str:
+    """A person typing `value` into an external select of `view`: Slack asks the app for options."""
+    return _interactive(
+        {
+            "type": "block_suggestion",
+            **_team(team_id),
+            "user": _user(user_id, team_id),
+            "container": {"type": "view", "view_id": view.get("id", "")},
+            "view": view,
+            "block_id": block_id,
+            "action_id": action_id,
+            "value": value,
+        }
+    )
 
 
 def message_action(

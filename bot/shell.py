@@ -13,6 +13,8 @@ What you can type at the `name>` prompt:
     :click N                         click button [N] of the latest output
     :as NAME                         act as another user (names map to ids: dana -> UDANA)
     :messages                        recent messages to you (DMs and #general), buttons renumbered
+    :home                            your App Home tab as text; its charts saved as PNG files
+    :dm <text>                       write to the bot (its Messages tab)
     :views                           show the open modal again (and fill it in)
     :time +7d | +3h | +30m           move the clock forward; due digests, agendas and DMs go out
     :help, :quit
@@ -52,6 +54,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
@@ -107,6 +110,8 @@ HELP = """\
   :click N             click button [N] shown in the latest output
   :as NAME             act as someone else (e.g. :as pat)
   :messages            recent messages to you (DMs and #general)
+  :home                open your Home tab (charts are written to PNG files; their paths are printed)
+  :dm <text>           write to the bot in its Messages tab
   :views               show the open modal again
   :time +7d|+3h|+30m   move the clock forward (scheduled messages go out)
   :quit                leave (end of input works too)
@@ -249,6 +254,7 @@ class Screen:
         self.out = out
         self.names = names
         self.buttons: list[Clickable] = []
+        self.files: dict[str, str] = {}  # uploaded file id -> where the shell saved it
         self._fresh: list[Clickable] | None = None
 
     def say(self, text: str = "") -> None:
@@ -315,7 +321,9 @@ class Screen:
             elif kind == "rich_text":
                 lines += indent(_rich_text(block), prefix)
             elif kind == "image":
-                lines.append(prefix + f"[image: {block.get('alt_text', '')}]")
+                file_id = (block.get("slack_file") or {}).get("id", "")
+                saved = f" — {self.files[file_id]}" if file_id in self.files else ""
+                lines.append(prefix + f"[image: {block.get('alt_text', '')}{saved}]")
         return lines
 
     def message(self, heading: str, payload: dict[str, Any], where: Clickable) -> None:
@@ -443,6 +451,31 @@ class Shell:
             self.say(f"@{self.me} in #general: {arg}")
             self.say("(you use the message shortcut “Log as request” on it)")
             self.step(lambda: self.driver.shortcut(self.user, message, channel=GENERAL))
+        elif verb == "home":
+            self.say(f"(you open Partnerbot's Home tab as @{self.me})")
+            self.step(
+                lambda: self.driver.event(
+                    {"type": "app_home_opened", "user": self.user, "channel": f"D{self.user}", "tab": "home"}
+                )
+            )
+        elif verb == "dm":
+            if not arg:
+                self.say("Try :dm Globex keeps asking for SSO")
+                return
+            message = self.fake.add_message(self.user, user=self.user, text=arg)
+            self.say(f"@{self.me} → Partnerbot (DM): {arg}")
+            self.step(
+                lambda: self.driver.event(
+                    {
+                        "type": "message",
+                        "channel_type": "im",
+                        "channel": FakeSlack.dm_channel(self.user),
+                        "user": self.user,
+                        "text": arg,
+                        "ts": message["ts"],
+                    }
+                )
+            )
         elif verb in ("cancel", "submit"):
             self.say("(no modal is open)")
         else:
@@ -550,6 +583,11 @@ class Shell:
             else:
                 self.stack = [view if v.get("id") == view["id"] else v for v in self.stack] or [view]
             self.show_view(view)
+        elif method == "files.completeUploadExternal":
+            for f in decode_json_fields(args).get("files") or []:
+                path = self.save_file(str(f.get("id", "")))
+                if path:
+                    self.say(f"(the bot uploaded a chart: {path})")
         elif method == "views.publish":
             self.screen.message(
                 f"bot → App Home of @{self.names.of(str(payload.get('user_id', '')))}:",
@@ -558,6 +596,20 @@ class Shell:
             )
         elif payload.get("text") or payload.get("blocks"):
             self.screen.message(f"bot ({method}):", payload, Clickable({}))
+
+    def save_file(self, file_id: str) -> str:
+        """Write a file the bot uploaded (a chart) where the person can open it; its path."""
+        stored = self.fake.files.get(file_id)
+        if not stored or not stored.get("data"):
+            return ""
+        folder = Path(
+            os.environ.get("PARTNERBOT_CHART_DIR") or Path(tempfile.gettempdir()) / "partnerbot-charts"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{file_id}-{Path(str(stored.get('filename') or 'chart.png')).name}"
+        path.write_bytes(stored["data"])
+        self.screen.files[file_id] = str(path)
+        return str(path)
 
     def show_view(self, view: dict[str, Any]) -> None:
         title = text_of(view.get("title"), self.names) or "Modal"
@@ -727,12 +779,33 @@ class Shell:
                 else:
                     value = line.strip()
                 has = bool(value) if value is not None else bool(current)
+                if kind == "external_select" and value:
+                    value = self.pick_suggestion(view, block_id, value)
             if required and not has:
                 self.say("    This field is required (:cancel closes the modal).")
                 continue
             if value is not None:
                 answers[block_id] = value
             return
+
+    def pick_suggestion(self, view: dict[str, Any], block_id: str, typed: str) -> str:
+        """A typeahead, as Slack's menu: what was typed is sent to the bot, and the best of the options it
+        offers is picked (a known name starting with it, else the new one)."""
+        options = self.driver.suggest(self.user, view, block_id, typed)
+        if not options:
+            return typed
+        labels = [text_of(o.get("text"), self.names) for o in options]
+        new = [o for o, label in zip(options, labels, strict=True) if label.startswith("New customer: ")]
+        known = [(o, label) for o, label in zip(options, labels, strict=True) if o not in new]
+        want = typed.casefold()
+        exact = [o for o, label in known if label.casefold() == want]
+        starts = [o for o, label in known if label.casefold().startswith(want)]
+        pick = (exact or starts or new or [known[0][0]])[0]
+        label = labels[options.index(pick)]
+        if len(options) > 1:
+            self.say(f"    (the menu offers: {', '.join(labels[:6])}{' …' if len(labels) > 6 else ''})")
+        self.say(f"    (picked: {label})")
+        return str(pick["value"])
 
     def ask_choice(
         self,
@@ -855,7 +928,7 @@ def decode_json_fields(args: dict[str, Any]) -> dict[str, Any]:
     import json
 
     out = dict(args)
-    for key in ("blocks", "view", "attachments"):
+    for key in ("blocks", "view", "attachments", "files"):
         if isinstance(out.get(key), str):
             with contextlib.suppress(ValueError):
                 out[key] = json.loads(out[key])

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from handlers import actions, commands, events, shortcuts, views
+from handlers import actions, commands, events, home, shortcuts, views
 from handlers.once import Registrar
 
 
@@ -14,3 +14,4 @@ def register_listeners(app: App) -> None:
     actions.register(registrar)
     views.register(registrar)
     events.register(registrar)
+    home.register(registrar)

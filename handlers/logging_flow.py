@@ -109,6 +109,10 @@ def queue_confirmation(
         queue_followup(
             session=session, deps=deps, person=person, request=logged.request, occurrence=occ, missing=missing
         )
+    # Imported here: the Home builders import this module's neighbours (no import cycles).
+    from handlers.home.first_time import after_logging
+
+    after_logging(session=session, person=person, area=logged.area, occurrence=occ)
 
 
 def queue_followup(

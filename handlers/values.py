@@ -106,6 +106,29 @@ class MessageRef(_Written):
         return self
 
 
+class AreaForm(_Written):
+    """The Home tab's edit-focus and edit-rules forms, and "Suggest a change to these rules": the area."""
+
+    a: RowId
+
+
+CustomerName = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class CustomerPair(_Written):
+    """*Merge into …* on two customer names that look like one: keep `k`, fold `f` into it."""
+
+    k: CustomerName
+    f: CustomerName
+
+
+class CadenceChoice(_Written):
+    """*Meet every N weeks* on a 1:1 agenda: the 1:1 and the cadence suggested."""
+
+    o: RowId
+    w: Annotated[int, Field(strict=True, ge=1, le=12)]
+
+
 Model = TypeVar("Model", bound=_Written)
 
 

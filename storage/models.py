@@ -288,3 +288,34 @@ class HandledPayload(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     # Set when the listener finished; a claim left unfinished (the process died) may be taken over.
     done_at: datetime | None = None
+
+
+class CustomerAlias(SQLModel, table=True):
+    """A customer name folded into another by a PM's or admin's merge ("Acme" into "Acme Corp"): from then
+    on both are one customer, counted once, its money once, thanked under one name."""
+
+    __tablename__ = "customer_alias"
+    __table_args__ = (UniqueConstraint("workspace_id", "alias_key", name="uq_customer_alias"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    alias_key: str = Field(max_length=255)  # customer_key() of the name merged away
+    alias: str = Field(default="", max_length=255)  # that name as it was typed
+    name: str = Field(max_length=255)  # the customer it now counts as
+    moved: int = 0  # occurrences renamed by the merge
+    by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AreaChart(SQLModel, table=True):
+    """An area's chart as uploaded to Slack on one day: drawn at most once a day, shared by every process."""
+
+    __tablename__ = "area_chart"
+    __table_args__ = (UniqueConstraint("area_id", "day", name="uq_area_chart_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    area_id: int = Field(foreign_key="productarea.id", index=True)
+    day: date
+    file_id: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -60,6 +60,13 @@ def create_request(*, session: Session, workspace_id: int, area_id: int, title: 
 def record_occurrence(
     *, session: Session, request: FeatureRequest, logged_by_id: int, text: str, **fields
 ) -> Occurrence:
+    if fields.get("customer"):
+        # A name merged into another customer counts as that customer (storage/customers.py imports this).
+        from storage.customers import canonical_name
+
+        fields["customer"] = canonical_name(
+            session=session, workspace_id=request.workspace_id, name=fields["customer"]
+        )
     occurrence = Occurrence(
         workspace_id=request.workspace_id,
         request_id=request.id,

@@ -33,8 +33,22 @@ def test_manifest_matches_the_listeners():
     assert {s["callback_id"] for s in features["shortcuts"] if s["type"] == "message"} == app.registered[
         "message_shortcut"
     ]
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == app.registered["event"]
+    # `message.im` is Slack's subscription for the DMs the "message" listener answers.
+    events = {e.split(".")[0] for e in manifest["settings"]["event_subscriptions"]["bot_events"]}
+    assert events == app.registered["event"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert all(c["should_escape"] for c in features["slash_commands"])  # mentions arrive as <@U…|name>
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "im:write", "mpim:write", "users:read", "reactions:read"} <= scopes
+
+
+def test_manifest_enables_home_messages_and_what_they_need():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is True
+    assert home["messages_tab_read_only_enabled"] is False  # people can write to the bot
+    settings = manifest["settings"]
+    assert {"app_home_opened", "message.im"} <= set(settings["event_subscriptions"]["bot_events"])
+    assert {"files:write", "im:history"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    # The typeaheads' options are asked for at this URL; without it Slack shows an empty menu.
+    assert settings["interactivity"]["message_menu_options_url"] == settings["interactivity"]["request_url"]

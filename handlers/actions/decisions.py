@@ -13,6 +13,8 @@ from slack_sdk.errors import SlackApiError
 
 from handlers.blocks import REQUEST_ACTIONS
 from handlers.common import actor, area_refusal, deps_of, mention
+from handlers.home import publish as home
+from handlers.notices import queue_status_notices
 from handlers.text import escape
 from handlers.values import read_id
 from handlers.views import decision_modals
@@ -124,7 +126,9 @@ def request_decision_button(
             elif action_id == "req_shipped":
                 view = decision_modals.shipped_modal(request=request, stats=stats, meta=meta)
             else:
-                candidates = decisions.merge_candidates(session=session, request=request)
+                candidates = decisions.merge_candidates(
+                    session=session, request=request, limit=decision_modals.STATIC_OPTIONS + 1
+                )
                 view = decision_modals.merge_modal(
                     request=request, stats=stats, candidates=candidates, meta=meta
                 )
@@ -142,10 +146,15 @@ def request_decision_button(
                 )
                 return
             try:
-                decisions.set_status(session=session, request=request, status=new_status, by=me)
+                decision = decisions.set_status(session=session, request=request, status=new_status, by=me)
             except decisions.AlreadyDecided as e:  # a second click racing the first
                 _say(client, body, me.slack_user_id, f"{e} (you clicked {what})", logger)
                 return
+            # Everyone who asked hears it (once each), and every Home showing it is refreshed.
+            told = queue_status_notices(
+                session=session, request=request, decision=decision, pm=me, report_to=me.slack_user_id
+            )
+            home.refresh_for_request(session, request_id=request.id, key=f"d{decision.id}")
             stats = store.request_stats(session=session, request_id=request.id)
             view = None
     if view is not None:
@@ -162,15 +171,21 @@ def request_decision_button(
                 logger,
             )
         return
-    n = len(stats.requesters)
-    who = f"The {n} people who asked" if n != 1 else "The person who asked"
+    deps.kick()
+    n = told.people
+    who = f"I told the {n} people who asked" if n != 1 else "I told the person who asked"
+    if not n:
+        who = "Nobody had logged it, so no one to tell"
     if request.status == "planned":
         text = (
-            f":calendar: Marked #{request.id} “{escape(request.title)}” *planned*. {who} see it in `/requests mine`; "
+            f":calendar: Marked #{request.id} “{escape(request.title)}” *planned*. {who}; "
             "when it ships, click *Shipped…* and I'll thank each of them."
         )
     else:
-        text = f":arrows_counterclockwise: Reopened #{request.id} “{escape(request.title)}”; it counts toward its threshold again."
+        text = (
+            f":arrows_counterclockwise: Reopened #{request.id} “{escape(request.title)}”; it counts toward its "
+            f"threshold again. {who}."
+        )
     _say(client, body, me.slack_user_id, text, logger)
     if not (body.get("container") or {}).get("is_ephemeral"):
         channel = (body.get("channel") or {}).get("id", "")

@@ -15,6 +15,7 @@ from handlers.common import actor, deps_of
 from handlers.logging_flow import reweigh_late_amount
 from handlers.values import FollowupChoice, FollowupForm, FollowupQuestion, ForgedValue, read
 from handlers.views.request_modal_builder import CUSTOMER_LIMIT
+from storage import customers
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import Occurrence, ProductArea
@@ -146,7 +147,7 @@ def followup_answer_submission(
         if field == "amount" and money:
             occ.amount_cents, occ.currency, occ.amount_text = money.cents, money.currency, text[:255]
         elif field == "customer":
-            occ.customer = " ".join(text.split())
+            occ.customer = customers.canonical_name(session=session, workspace_id=occ.workspace_id, name=text)
         elif field in ("root_problem", "focus_tie"):
             setattr(occ, field, text)
         else:

@@ -28,3 +28,9 @@ def register(app: App) -> None:
     app.view_submission(decision_modals.SHIPPED)(decision_modals.shipped_submission)
     app.view_submission(decision_modals.MERGE)(decision_modals.merge_submission)
     app.view_submission(decision_modals.SPLIT)(decision_modals.split_submission)
+    from handlers.views import suggestions
+    from handlers.views.request_modal_builder import AREA_ACTION, CUSTOMER_ACTION
+
+    app.options(CUSTOMER_ACTION)(suggestions.customer_suggestions)
+    app.options(AREA_ACTION)(suggestions.area_suggestions)
+    app.options(decision_modals.MERGE_TARGET_ACTION)(suggestions.merge_target_suggestions)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from handlers.blocks import REQUEST_ACTIONS, context, request_action_buttons, section
 from handlers.common import Deps, actor, deps_of, fetch_message, mention
+from handlers.home import publish as home
 from handlers.standing import heard_text, rule_text
 from handlers.text import clip, escape, plain, quote
 from handlers.thanks import (
@@ -37,6 +38,8 @@ NOT_YET = "decision_not_yet"
 SHIPPED = "decision_shipped"
 MERGE = "decision_merge"
 SPLIT = "decision_split"
+MERGE_TARGET_ACTION = "merge_target_pick"  # its options come from handlers/views/suggestions.py
+STATIC_OPTIONS = 100  # Slack's limit for a static select's options
 REASON_LIMIT = 1500
 NOTE_LIMIT = 1500
 LINK_LIMIT = 500
@@ -165,7 +168,23 @@ def merge_modal(
             "is kept (and thanked when it ships)."
         ),
     ]
-    if candidates:
+    if len(candidates) > STATIC_OPTIONS:
+        # More than a menu lists: the request is found by typing its number or words.
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "target",
+                "optional": True,
+                "element": {
+                    "type": "external_select",
+                    "action_id": MERGE_TARGET_ACTION,
+                    "min_query_length": 1,
+                    "placeholder": {"type": "plain_text", "text": "Type a request's number or words"},
+                },
+                "label": {"type": "plain_text", "text": "Merge into"},
+            }
+        )
+    elif candidates:
         options = [
             {
                 "text": {
@@ -250,7 +269,7 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for block_id, block in ((view.get("state") or {}).get("values") or {}).items():
         element = block.get("value") or next(iter(block.values()), {})
-        if element.get("type") == "static_select":
+        if element.get("type") in ("static_select", "external_select"):
             out[block_id] = ((element.get("selected_option") or {}).get("value")) or ""
         else:
             out[block_id] = (element.get("value") or "").strip()
@@ -389,6 +408,7 @@ def not_yet_submission(
             text=not_yet_summary(request, queued) + f"\n> Your reason: {quote(reason, 600)}",
             workspace_id=request.workspace_id,
         )
+        home.refresh_for_request(session, request_id=request.id, key=f"d{decision.id}")
         done = (request.id, request.status, me.slack_user_id)
     ack()
     deps.kick()
@@ -439,6 +459,7 @@ def shipped_submission(
             text=shipped_summary(request, queued),
             workspace_id=request.workspace_id,
         )
+        home.refresh_for_request(session, request_id=request.id, key=f"d{decision.id}")
         done = (request.id, request.status, me.slack_user_id)
     ack()
     deps.kick()
@@ -558,6 +579,7 @@ def merge_submission(
             text=text,
             workspace_id=target.workspace_id,
         )
+        home.refresh_for_request(session, request_id=target.id, key=f"d{merge.decision.id}")
     ack()
     deps.kick()
 

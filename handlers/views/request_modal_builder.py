@@ -14,6 +14,10 @@ from storage.requests import FREQUENCIES, IMPACTS
 CALLBACK_ID = "request_modal"
 INPUT_LIMIT = 3000  # Slack's limit for a plain_text_input
 CUSTOMER_LIMIT = 255  # what Occurrence.customer keeps
+CUSTOMER_ACTION = "customer_pick"  # the typeahead's options come from handlers/views/suggestions.py
+CUSTOMER_OPTION_LIMIT = 150  # Slack's limit for an option's value
+AREA_ACTION = "area_pick"  # the area typeahead, when there are more areas than a menu lists
+STATIC_OPTIONS = 100  # Slack's limit for a static select's options
 
 
 def _option(value: str, text: str) -> dict[str, Any]:
@@ -80,6 +84,33 @@ def _text_input(
     return block
 
 
+def customer_option(name: str, *, new: bool = False) -> dict[str, Any]:
+    """One choice of the customer typeahead: its value is the name itself (Slack keeps 150 characters)."""
+    label = f"New customer: {name}" if new else name
+    return _option(clip(name, CUSTOMER_OPTION_LIMIT), label)
+
+
+def customer_input(initial: str = "") -> dict[str, Any]:
+    """The customer field: a typeahead over the workspace's known customers (and "New customer: …"), so
+    one customer is picked under one name instead of typed a new way each time."""
+    element: dict[str, Any] = {
+        "type": "external_select",
+        "action_id": CUSTOMER_ACTION,
+        "min_query_length": 1,
+        "placeholder": {"type": "plain_text", "text": "Start typing, e.g. Acme"},
+    }
+    if initial:
+        element["initial_option"] = customer_option(initial)
+    return {
+        "type": "input",
+        "block_id": "customer",
+        "optional": True,
+        "element": element,
+        "label": {"type": "plain_text", "text": "Customer / account"},
+        "hint": {"type": "plain_text", "text": "Pick a known customer, or the last choice for a new one."},
+    }
+
+
 def focus_line(areas: list[ProductArea]) -> str:
     with_focus = [a for a in areas if a.focus]
     if not with_focus:
@@ -132,13 +163,21 @@ def request_modal(
             }
         )
     if len(areas) > 1:
-        options = [_option(str(a.id), a.name) for a in areas[:100]]
+        options = [_option(str(a.id), a.name) for a in areas]
         element: dict[str, Any] = {
             "type": "static_select",
             "action_id": "value",
             "options": options,
             "placeholder": {"type": "plain_text", "text": "Pick the product area"},
         }
+        if len(options) > STATIC_OPTIONS:
+            # Slack lists at most 100 options: beyond that the area is found by typing its name.
+            element = {
+                "type": "external_select",
+                "action_id": AREA_ACTION,
+                "min_query_length": 0,
+                "placeholder": {"type": "plain_text", "text": "Type the product area"},
+            }
         initial = next((o for o in options if o["value"] == str(default_area_id)), None)
         if initial:
             element["initial_option"] = initial
@@ -151,15 +190,7 @@ def request_modal(
                 "label": {"type": "plain_text", "text": "Product area"},
             }
         )
-    blocks.append(
-        _text_input(
-            "customer",
-            "Customer / account",
-            initial=values.get("customer", ""),
-            placeholder="e.g. Acme Corp",
-            max_length=CUSTOMER_LIMIT,
-        )
-    )
+    blocks.append(customer_input(values.get("customer", "")))
     blocks.append(
         _text_input(
             "amount",
@@ -268,9 +299,10 @@ class Answers:
 
 
 def _value(values: dict[str, Any], block_id: str) -> Any:
-    element = (values.get(block_id) or {}).get("value") or {}
+    block = values.get(block_id) or {}
+    element = block.get("value") or next(iter(block.values()), None) or {}
     kind = element.get("type")
-    if kind in ("radio_buttons", "static_select"):
+    if kind in ("radio_buttons", "static_select", "external_select"):
         return (element.get("selected_option") or {}).get("value") or ""
     if kind == "checkboxes":
         return [o.get("value") for o in element.get("selected_options") or [] if o.get("value")]

@@ -1,0 +1,100 @@
+"""Typeahead options for the select menus that can hold more than Slack lists (100): the customer field
+of the request form (the workspace's known customers, fuzzy, plus "New customer: …"), the product area
+when there are many, and the request to merge into. Answered afresh on every keystroke, so read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from slack_bolt import Ack, BoltContext
+
+from handlers.common import deps_of, workspace_of
+from handlers.text import plain
+from handlers.values import DecisionForm, ForgedValue, as_id, read
+from handlers.views.request_modal_builder import customer_option
+from storage import customers, decisions, people
+from storage import requests as store
+from storage.db import session_scope
+from storage.requests import customer_key
+
+MOST = 50  # options shown per keystroke: plenty to pick from, small to send
+
+
+def _typed(body: dict[str, Any]) -> str:
+    return " ".join(str(body.get("value") or "").split())
+
+
+def customer_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    typed = _typed(body)
+    deps = deps_of(context)
+    with session_scope(deps.engine) as session:
+        workspace = workspace_of(session, context)
+        names = customers.suggest(session=session, workspace_id=workspace.id, typed=typed, limit=MOST)
+        if typed:
+            # A name merged away is offered as the customer it now counts as.
+            merged = customers.canonical_name(session=session, workspace_id=workspace.id, name=typed)
+            if customer_key(merged) != customer_key(typed) and merged not in names:
+                names.insert(0, merged)
+    options = [customer_option(name) for name in names]
+    if typed and not any(customer_key(name) == customer_key(typed) for name in names):
+        options.append(customer_option(typed, new=True))
+    ack(options=options[:100])
+
+
+def _option(value: str, text: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": plain(text, 75)}, "value": value}
+
+
+def area_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    typed = _typed(body).casefold()
+    deps = deps_of(context)
+    with session_scope(deps.engine) as session:
+        workspace = workspace_of(session, context)
+        areas = people.list_areas(session=session, workspace_id=workspace.id)
+    if typed:
+        starts = [a for a in areas if a.name_key.startswith(typed)]
+        fuzzy = [
+            areas[i]
+            for _, score, i in process.extract(
+                typed, [a.name_key for a in areas], scorer=fuzz.WRatio, limit=MOST, score_cutoff=60
+            )
+        ]
+        areas = list(dict.fromkeys([*starts, *fuzzy]))
+    ack(options=[_option(str(a.id), a.name) for a in areas[:MOST]])
+
+
+def merge_target_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    typed = _typed(body)
+    deps = deps_of(context)
+    try:
+        source_id = read(DecisionForm, (body.get("view") or {}).get("private_metadata"), "merge form").r
+    except ForgedValue:
+        ack(options=[])
+        return
+    with session_scope(deps.engine) as session:
+        workspace = workspace_of(session, context)
+        source = store.get_request(session=session, request_id=source_id, workspace_id=workspace.id)
+        if source is None:
+            ack(options=[])
+            return
+        candidates = decisions.merge_candidates(session=session, request=source, limit=10**6)
+    number = as_id(typed.lstrip("#"))
+    if number is not None:
+        picked = [c for c in candidates if str(c.request.id).startswith(str(number))]
+    elif typed:
+        titles = [c.request.title.casefold() for c in candidates]
+        picked = [
+            candidates[i]
+            for _, _, i in process.extract(
+                typed.casefold(), titles, scorer=fuzz.WRatio, limit=MOST, score_cutoff=50
+            )
+        ]
+    else:
+        picked = candidates
+    ack(
+        options=[
+            _option(str(c.request.id), f"#{c.request.id} {c.request.title} ({c.stats.count}×)")
+            for c in picked[:MOST]
+        ]
+    )
