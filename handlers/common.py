@@ -142,6 +142,18 @@ def actor(session: Session, deps: Deps, context: Any) -> tuple[Workspace, Person
     return workspace, person_for(session, deps, workspace, context.get("user_id") or "", hint)
 
 
+def sees_other_requests(deps: Deps, person: Person) -> bool:
+    """People of the installing organisation see its requests; someone from another organisation (a Slack
+    Connect channel's other side) only when the installing organisation allows it."""
+    return not person.external or deps.settings.external_see_requests
+
+
+EXTERNAL_SEES_OWN = (
+    "You're here from another organisation, so you see the requests you logged (`/requests mine`), "
+    "not everyone's. Anyone can log one: `/request <what the customer needs>`."
+)
+
+
 def area_refusal(session: Session, me: Person, area: ProductArea, what: str) -> str | None:
     """Why `me` may not `what` in this area (None when they may). Says who to ask instead."""
     if people.may_manage(person=me, area=area):
