@@ -15,6 +15,8 @@ from sqlalchemy import text
 from bot.app import create_app
 from bot.settings import Settings
 from bot.signing import signature_problem
+from storage import handled
+from storage.db import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,15 @@ class PartnerbotWSGI:
         try:
             with self.app.deps.engine.connect() as conn:  # type: ignore[attr-defined]
                 conn.execute(text("SELECT 1"))
-            return "200 OK", {"ok": True, "database": "ok"}
+            return "200 OK", {"ok": True, "database": "ok", "app_rate_limited": self.rate_limited()}
         except Exception as e:  # the check exists to report this
             log.warning("health check: database unreachable: %s", e)
             return "503 Service Unavailable", {"ok": False, "database": str(e)[:200]}
+
+    def rate_limited(self) -> dict[str, Any]:
+        """Slack's app_rate_limited notices of the last day: how many, and the minute the latest covers."""
+        with session_scope(self.app.deps.engine) as session:  # type: ignore[attr-defined]
+            return handled.rate_limited_summary(session=session)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
