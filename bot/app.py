@@ -157,6 +157,13 @@ def create_app(
         if isinstance(error, BoltUnhandledRequestError):
             # An event type, button or callback nothing here listens to: Slack only needs to hear it arrived.
             logger.info("answered 200 to a payload no listener handles: %s", payload_kind(body))
+            if body.get("command"):  # configured in Slack but not here: the person still hears something
+                return BoltResponse(
+                    status=200,
+                    body={
+                        "text": f"I don't have a {quote(str(body['command']), 40)} command. Try `/request help`."
+                    },
+                )
             return BoltResponse(status=200, body="")
         if isinstance(error, ForgedValue):
             logger.warning("refused a payload: %s", error)
