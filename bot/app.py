@@ -139,6 +139,7 @@ def create_app(
         if body.get("type") != "app_rate_limited":
             next()
             return None
+        # Answered here, never passed on: the short session below ends before Bolt goes any further.
         note_rate_limited(deps, body)
         return BoltResponse(status=200, body="")
 
