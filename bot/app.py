@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
-from slack_bolt.error import BoltError
+from slack_bolt.error import BoltError, BoltUnhandledRequestError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryState, default_retry_handlers
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
 from sqlalchemy.engine import Engine
 
 from bot.delivery import DeliveryWorker
@@ -15,9 +20,13 @@ from bot.outage import answer_outage
 from bot.settings import WHERE_TO_GET, Settings, SettingsError
 from handlers import register_listeners
 from handlers.common import Deps
+from handlers.installation import CONTEXT_KEY as INSTALLATION
+from handlers.installation import USER_TEAM_KEY as USER_TEAM
+from handlers.installation import installation_of, user_team
 from handlers.text import quote
 from handlers.values import ForgedValue
-from storage.db import INTERACTIVE, Patience, database_unavailable, make_engine, migrate
+from storage import handled
+from storage.db import INTERACTIVE, Patience, database_unavailable, make_engine, migrate, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +34,39 @@ log = logging.getLogger(__name__)
 VERIFIED = "partnerbot_verified"
 
 
+# The longest Retry-After a listener waits out before trying again: Slack wants its answer within 3 s,
+# and a trigger id dies then too. A longer wait fails at once, and the listener says so where it was used.
+LISTENER_MAX_RETRY_AFTER = 2
+
+
+class ShortRateLimitRetry(RateLimitErrorRetryHandler):
+    """slack-sdk's retry on HTTP 429, once, when Slack asks for a wait a listener can afford."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
+        try:
+            return int(wait[0] if isinstance(wait, list) else wait) <= LISTENER_MAX_RETRY_AFTER
+        except (TypeError, ValueError):
+            return False
+
+
 def make_client(settings: Settings) -> WebClient:
-    return WebClient(token=settings.bot_token or None, base_url=settings.slack_api_url)
+    """The listeners' client: the SDK's default retry on connection errors, plus one on rate limits.
+    (The delivery worker builds its own without either: re-sending is the outbox's decision.)"""
+    return WebClient(
+        token=settings.bot_token or None,
+        base_url=settings.slack_api_url,
+        retry_handlers=[*default_retry_handlers(), ShortRateLimitRetry(max_retry_count=1)],
+    )
 
 
 def build_deps(
@@ -66,7 +106,10 @@ def create_app(
 ) -> App:
     """`process_before_response` (on in every mode) runs each listener to the end before Slack gets its
     answer: what a command stored is committed before the person can type the next one, which otherwise
-    may read the database first. Listeners stay well inside Slack's 3 seconds; sends go via the outbox."""
+    may read the database first. Listeners stay well inside Slack's 3 seconds; sends go via the outbox, and
+    work that must call Slack several times (the reaction's offer) runs as a lazy listener after the answer.
+    Every verified payload gets a 200, also one nothing here handles (`raise_error_for_unhandled_request`
+    routes it to on_error): Slack disables the event subscriptions of apps that fail deliveries."""
     deps = deps or build_deps(settings)
     try:
         app = App(
@@ -76,20 +119,35 @@ def create_app(
             token_verification_enabled=token_verification and bool(settings.bot_token),
             name="partnerbot",
             process_before_response=process_before_response,
+            raise_error_for_unhandled_request=True,
         )
     except BoltError as e:  # auth.test refused the token: revoked, from another app, or mistyped
         raise SettingsError(
             f"Slack did not accept SLACK_BOT_TOKEN ({e}). Copy it again from {WHERE_TO_GET['SLACK_BOT_TOKEN']}."
         ) from None
 
-    def attach_deps(context: BoltContext, next: Any) -> None:  # noqa: A002 (Bolt's name)
+    def attach_deps(body: dict, context: BoltContext, next: Any) -> None:  # noqa: A002 (Bolt's name)
         # Only hands listeners their dependencies; sessions are opened by the listeners themselves.
         # Global middleware runs after Bolt's signature check, so reaching here marks the payload genuine.
         context["deps"] = deps
         context[VERIFIED] = True
+        context[INSTALLATION] = installation_of(
+            body, context.authorize_result, context.team_id or "", context.enterprise_id or ""
+        )
+        context[USER_TEAM] = user_team(body)
         next()
 
+    def rate_limit_notice(body: dict, next: Any) -> BoltResponse | None:  # noqa: A002 (Bolt's name)
+        # Slack sends this without a subscription and without an inner event: no listener could match it.
+        if body.get("type") != "app_rate_limited":
+            next()
+            return None
+        # Answered here, never passed on: the short session below ends before Bolt goes any further.
+        note_rate_limited(deps, body)
+        return BoltResponse(status=200, body="")
+
     app.use(attach_deps)
+    app.use(rate_limit_notice)
     register_listeners(app)
 
     @app.error
@@ -102,6 +160,17 @@ def create_app(
             # Failed before the payload was verified: nobody named in it may be messaged on its say-so.
             logger.warning("refused a request that failed before verification: %s", type(error).__name__)
             return BoltResponse(status=401, body={"error": "invalid request"})
+        if isinstance(error, BoltUnhandledRequestError):
+            # An event type, button or callback nothing here listens to: Slack only needs to hear it arrived.
+            logger.info("answered 200 to a payload no listener handles: %s", payload_kind(body))
+            if body.get("command"):  # configured in Slack but not here: the person still hears something
+                return BoltResponse(
+                    status=200,
+                    body={
+                        "text": f"I don't have a {quote(str(body['command']), 40)} command. Try `/request help`."
+                    },
+                )
+            return BoltResponse(status=200, body="")
         acked = context.ack.response if context.ack is not None else None
         if database_unavailable(error):
             logger.warning("database unavailable: %s: %s", type(error).__name__, error)
@@ -110,6 +179,16 @@ def create_app(
         if isinstance(error, ForgedValue):
             logger.warning("refused a payload: %s", error)
             said = f"That {error.what} came back with values I never wrote, so I changed nothing."
+        elif isinstance(error, SlackApiError):
+            code = slack_error(error)
+            logger.error(
+                "listener failed: Slack answered %s", code or error.response.status_code, exc_info=error
+            )
+            said = (
+                "Sorry — Slack is rate-limiting me right now, so I couldn't finish that."
+                if code == "ratelimited" or error.response.status_code == 429
+                else f"Sorry — Slack refused what I tried ({code or 'an error'}), so I couldn't finish that."
+            )
         else:
             logger.error("listener failed", exc_info=error)
             said = "Sorry — something went wrong on my side, so I couldn't finish that."
@@ -131,6 +210,35 @@ def create_app(
 
     app.deps = deps  # type: ignore[attr-defined]
     return app
+
+
+def payload_kind(body: dict[str, Any]) -> str:
+    """A payload's kind for the log (an event's own type), never its content."""
+    event = body.get("event")
+    if isinstance(event, dict) and event.get("type"):
+        return f"{body.get('type')}/{event.get('type')}"
+    return str(body.get("type") or body.get("command") or "?")[:80]
+
+
+def slack_error(error: SlackApiError) -> str:
+    data = error.response.data if error.response is not None else None
+    return str(data.get("error") or "") if isinstance(data, dict) else ""
+
+
+def note_rate_limited(deps: Deps, body: dict[str, Any]) -> None:
+    """Slack held back our events from `minute_rate_limited` on (more than 30,000 in an hour from one
+    workspace, or too many failed deliveries): logged, and counted in /healthz."""
+    try:
+        minute = datetime.fromtimestamp(int(body.get("minute_rate_limited") or 0), UTC)
+    except (TypeError, ValueError, OverflowError):
+        minute = datetime.fromtimestamp(0, UTC)
+    team = str(body.get("team_id") or "")[:32]
+    log.warning("Slack is rate-limiting events for %s from %s UTC", team or "?", f"{minute:%Y-%m-%d %H:%M}")
+    try:
+        with session_scope(deps.engine) as session:
+            handled.note_rate_limited(session=session, team_id=team, minute=minute)
+    except Exception:  # the answer to Slack matters more than the count
+        log.exception("could not record the rate-limit notice")
 
 
 def typed_text(body: dict[str, Any]) -> str:
@@ -164,7 +272,8 @@ def tell_user_about_failure(
     logger: logging.Logger,
     said: str = "Sorry — something went wrong on my side.",
 ) -> None:
-    """DM the (verified) user what went wrong, handing back what they typed."""
+    """DM the (verified) user what went wrong, handing back what they typed; when Slack won't take the DM
+    (a Slack Connect user from another organisation, say), tell them only-you in the channel they used."""
     user = body.get("user_id")
     for holder in ("user", "event"):
         if not user and isinstance(body.get(holder), dict):
@@ -173,11 +282,34 @@ def tell_user_about_failure(
         return
     typed = typed_text(body)
     kept = f" Here is what you typed, so it isn't lost:\n> {quote(typed, 2500)}" if typed else ""
+    text = f"{said}{kept}\nPlease try again in a minute; if it keeps happening, tell your Partnerbot admin."
     try:
-        client.chat_postMessage(
-            channel=user,
-            text=f"{said}{kept}\n"
-            "Please try again in a minute; if it keeps happening, tell your Partnerbot admin.",
-        )
+        client.chat_postMessage(channel=user, text=text)
+        return
     except Exception:  # Slack itself may be what failed; the log has the original error
-        logger.warning("could not tell %s about the failure", user, exc_info=True)
+        logger.warning("could not DM %s about the failure", user, exc_info=True)
+    channel = channel_of(body)
+    if not channel:
+        return
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except Exception:
+        logger.warning("could not tell %s about the failure in %s either", user, channel, exc_info=True)
+
+
+def channel_of(body: dict[str, Any]) -> str:
+    """The channel a payload came from (the surface the person used), or ""."""
+    channel = body.get("channel")
+    container = body.get("container")
+    event = body.get("event")
+    item = event.get("item") if isinstance(event, dict) else None
+    for found in (
+        body.get("channel_id"),
+        channel.get("id") if isinstance(channel, dict) else None,
+        container.get("channel_id") if isinstance(container, dict) else None,
+        event.get("channel") if isinstance(event, dict) else None,
+        item.get("channel") if isinstance(item, dict) else None,
+    ):
+        if isinstance(found, str) and found:
+            return found
+    return ""

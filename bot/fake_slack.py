@@ -38,8 +38,14 @@ FailureRule = Callable[[str, dict[str, Any]], tuple[int, dict[str, str], dict[st
 
 
 class FakeSlack:
-    def __init__(self, *, team_id: str = TEAM_ID) -> None:
+    def __init__(self, *, team_id: str = TEAM_ID, enterprise_id: str = "", org_wide: bool = False) -> None:
+        # The installation the bot token belongs to (what auth.test says): a workspace, a workspace of an
+        # Enterprise Grid org, or (org_wide) the whole org.
         self.team_id = team_id
+        self.enterprise_id = enterprise_id
+        self.org_wide = org_wide
+        # Seconds Slack takes to answer each method (a slow Slack), outside any lock.
+        self.delays: dict[str, float] = {}
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.missing_users: set[str] = set()
@@ -114,6 +120,8 @@ class FakeSlack:
                     args["response_url_id"] = parsed.path[len("/response/") :]
                 else:
                     method = parsed.path.strip("/")
+                if fake.delays.get(method):
+                    time.sleep(fake.delays[method])
                 status, headers, body = fake.answer(method, args)
                 if fake.post_response_delay and method == "chat.postMessage":
                     time.sleep(fake.post_response_delay)
@@ -188,7 +196,12 @@ class FakeSlack:
     def user(self, user_id: str) -> dict[str, Any]:
         if user_id in self.users:
             return self.users[user_id]
-        return {
+        known = (
+            {"enterprise_user": {"id": user_id, "enterprise_id": self.enterprise_id}}
+            if self.enterprise_id
+            else {}
+        )
+        return known | {
             "id": user_id,
             "team_id": self.team_id,
             "name": f"user{user_id.lower()}",
@@ -199,16 +212,27 @@ class FakeSlack:
             "profile": {"display_name": f"user{user_id.lower()}", "real_name": f"User {user_id}"},
         }
 
-    def add_user(self, user_id: str, *, name: str, tz: str = "America/New_York") -> None:
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        name: str,
+        tz: str = "America/New_York",
+        team_id: str | None = None,
+        enterprise_id: str = "",
+    ) -> None:
+        """A person Slack knows; `team_id` another organisation's for a Slack Connect user."""
         self.users[user_id] = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "name": name.lower().replace(" ", "."),
             "real_name": name,
             "tz": tz,
             "deleted": False,
             "profile": {"display_name": name, "real_name": name},
         }
+        if enterprise_id:
+            self.users[user_id]["enterprise_user"] = {"id": user_id, "enterprise_id": enterprise_id}
 
     def add_message(
         self, channel: str, *, user: str, text: str, thread_ts: str | None = None
@@ -272,7 +296,7 @@ class FakeSlack:
         return f"{1_700_000_000 + next(self._ts)}.{next(self._ids):06d}"
 
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
+        answer = {
             "ok": True,
             "user_id": "UBOT",
             "bot_id": "BBOT",
@@ -280,6 +304,11 @@ class FakeSlack:
             "team": "Fake",
             "url": "",
         }
+        if self.enterprise_id:
+            answer["enterprise_id"] = self.enterprise_id
+        if self.org_wide:
+            answer.update(team_id=self.enterprise_id, is_enterprise_install=True)
+        return answer
 
     def _api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         uid = str(args.get("user", ""))
@@ -385,6 +414,8 @@ class FakeSlack:
         view.setdefault("hash", f"h{next(self._ids)}")
         view.setdefault("private_metadata", "")
         view["team_id"] = self.team_id
+        if not self.org_wide:
+            view["app_installed_team_id"] = self.team_id
         view["state"] = {"values": {}}
         self.views[view["id"]] = view
         return view

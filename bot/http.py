@@ -16,7 +16,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot.app import create_app
 from bot.settings import Settings
 from bot.signing import signature_problem
-from storage.db import probe
+from storage import handled
+from storage.db import probe, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,9 @@ class PartnerbotWSGI:
         self.checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthz")
 
     def healthz(self) -> tuple[str, dict[str, Any]]:
-        check = self.checks.submit(probe, self.app.deps.engine)  # type: ignore[attr-defined]
+        check = self.checks.submit(self.check)
         try:
-            check.result(timeout=HEALTH_DEADLINE_S)
-            return "200 OK", {"ok": True, "database": "ok"}
+            return "200 OK", {"ok": True, "database": "ok", **check.result(timeout=HEALTH_DEADLINE_S)}
         except FutureTimeout:
             check.cancel()
             reason = f"no answer within {HEALTH_DEADLINE_S:g} s"
@@ -48,6 +48,14 @@ class PartnerbotWSGI:
             reason = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
         log.warning("health check: database unavailable: %s", reason)
         return "503 Service Unavailable", {"ok": False, "database": reason}
+
+    def check(self) -> dict[str, Any]:
+        """The database answers (raises otherwise), and what it knows that an operator should see: Slack's
+        app_rate_limited notices of the last day (how many, and the minute the latest covers)."""
+        engine = self.app.deps.engine  # type: ignore[attr-defined]
+        probe(engine)
+        with session_scope(engine) as session:
+            return {"app_rate_limited": handled.rate_limited_summary(session=session)}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")

@@ -42,6 +42,9 @@ class Settings:
     # Run the outbox delivery worker inside this process (web and socket modes).
     delivery_worker: bool = True
     prefer_embeddings: bool = True
+    # Whether people from another organisation (Slack Connect) see this organisation's other requests: the
+    # "Same thing?" step, where a request stands, /requests. Off: they log requests and see only their own.
+    external_see_requests: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -82,6 +85,8 @@ class Settings:
             not in ("0", "false", "no", "off"),
             prefer_embeddings=env.get("PARTNERBOT_EMBEDDINGS", "1").strip().lower()
             not in ("0", "false", "no", "off"),
+            external_see_requests=env.get("PARTNERBOT_EXTERNAL_SEE_REQUESTS", "0").strip().lower()
+            in ("1", "true", "yes", "on"),
         )
 
     @property

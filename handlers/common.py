@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.settings import Settings
+from handlers.installation import USER_TEAM_KEY, Installation, installation
 from handlers.text import escape
 from storage import people
 from storage.models import Person, ProductArea, Workspace
@@ -31,6 +32,11 @@ class Deps:
     matcher: Any = None  # handlers.matching.MatchIndex
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Deps:
+        # Bolt deep-copies the context for lazy listeners; the engine, client and worker are shared by
+        # design (and hold locks and sockets that cannot be copied).
+        return self
+
     def kick(self) -> None:
         """Wake the delivery worker: something was just queued."""
         if self.worker is not None:
@@ -41,13 +47,21 @@ def deps_of(context: Any) -> Deps:
     return context["deps"]
 
 
-def slack_profile(client: WebClient, user_id: str) -> tuple[str, str]:
-    """(name, tz) from users.info; blanks when Slack does not know the user."""
+def slack_user(client: WebClient, user_id: str) -> dict[str, Any]:
+    """users.info's user ({} when Slack does not know them or won't say, as for some Slack Connect users)."""
     try:
-        user = client.users_info(user=user_id).get("user") or {}
+        return client.users_info(user=user_id).get("user") or {}
     except SlackApiError as e:
         log.info("users.info %s: %s", user_id, e.response.get("error"))
-        return "", ""
+        return {}
+
+
+def slack_profile(client: WebClient, user_id: str) -> tuple[str, str]:
+    """(name, tz) from users.info; blanks when Slack does not know the user."""
+    return _name_tz(slack_user(client, user_id))
+
+
+def _name_tz(user: dict[str, Any]) -> tuple[str, str]:
     profile = user.get("profile") or {}
     name = (
         profile.get("display_name")
@@ -83,22 +97,31 @@ def mention_names(client: WebClient, most: int = 5) -> Callable[[str], str]:
 
 
 def workspace_of(session: Session, context: Any) -> Workspace:
+    """The workspace of the installation that received the payload (handlers/installation.py), never of
+    the team the payload happens to name: both sides of a Slack Connect channel land in the same one."""
+    install = installation(context)
     return people.ensure_workspace(
-        session=session,
-        team_id=context.get("team_id") or "",
-        enterprise_id=context.get("enterprise_id") or "",
+        session=session, team_id=install.team_id, enterprise_id=install.enterprise_id
     )
 
 
-def person_for(session: Session, deps: Deps, workspace: Workspace, user_id: str) -> Person:
-    """The person for a Slack user, looking up name and time zone the first time we meet them."""
+def person_for(
+    session: Session, deps: Deps, workspace: Workspace, user_id: str, team_hint: str = ""
+) -> Person:
+    """The person for a Slack user, looking up name, time zone and own team the first time we meet them.
+    `team_hint` is the user's team as a payload gave it, for when users.info does not say."""
     person = people.get_person(session=session, workspace_id=workspace.id, slack_user_id=user_id)
     if person is not None and person.name:
         if user_id in deps.settings.admin_user_ids and not person.is_admin:
             person.is_admin = True
             session.add(person)
         return person
-    name, tz = slack_profile(deps.client, user_id)
+    user = slack_user(deps.client, user_id)
+    name, tz = _name_tz(user)
+    team = str(user.get("team_id") or team_hint or "")
+    grid = user.get("enterprise_user") or {}
+    enterprise = str(grid.get("enterprise_id") or "") if isinstance(grid, dict) else ""
+    install = Installation(workspace.team_id, workspace.enterprise_id)
     return people.ensure_person(
         session=session,
         workspace=workspace,
@@ -106,12 +129,29 @@ def person_for(session: Session, deps: Deps, workspace: Workspace, user_id: str)
         name=name,
         tz=tz,
         admin_user_ids=deps.settings.admin_user_ids,
+        home_team_id=team,
+        external=not install.includes(team, enterprise),
     )
 
 
 def actor(session: Session, deps: Deps, context: Any) -> tuple[Workspace, Person]:
+    """Who is asking, in which workspace (the payload's word on their own team is used when Slack's
+    users.info won't say)."""
     workspace = workspace_of(session, context)
-    return workspace, person_for(session, deps, workspace, context.get("user_id") or "")
+    hint = context.get(USER_TEAM_KEY) or ""
+    return workspace, person_for(session, deps, workspace, context.get("user_id") or "", hint)
+
+
+def sees_other_requests(deps: Deps, person: Person) -> bool:
+    """People of the installing organisation see its requests; someone from another organisation (a Slack
+    Connect channel's other side) only when the installing organisation allows it."""
+    return not person.external or deps.settings.external_see_requests
+
+
+EXTERNAL_SEES_OWN = (
+    "You're here from another organisation, so you see the requests you logged (`/requests mine`), "
+    "not everyone's. Anyone can log one: `/request <what the customer needs>`."
+)
 
 
 def area_refusal(session: Session, me: Person, area: ProductArea, what: str) -> str | None:

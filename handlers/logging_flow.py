@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from handlers import blocks, standing
-from handlers.common import Deps
+from handlers.common import Deps, sees_other_requests
 from handlers.text import clip, escape, quote
 from handlers.thanks import queue_dm
 from handlers.views.repeat_builder import repeat_choice_view
@@ -152,10 +152,14 @@ def after_occurrence(*, session: Session, deps: Deps, person: Person, logged: Lo
     request, area, occ = logged.request, logged.area, logged.occurrence
     current, crossings = thresholds.evaluate(session=session, request=request, area=area, occurrence=occ)
     pm = session.get(Person, area.pm_id) if area.pm_id else None
-    lines = standing.status_lines(
-        request=request, area=area, pm=pm, standing=current, new_crossings=crossings, occurrence=occ
-    )
-    if request.status == "shipped":
+    if not sees_other_requests(deps, person):
+        # How often it was heard, from which customers and for how much is the organisation's to share.
+        lines = [f"{standing.pm_name(pm, start=True)} will see it with everything else logged for this area."]
+    else:
+        lines = standing.status_lines(
+            request=request, area=area, pm=pm, standing=current, new_crossings=crossings, occurrence=occ
+        )
+    if request.status == "shipped" and sees_other_requests(deps, person):
         lines += asked_after_shipping(
             session=session, request=request, area=area, pm=pm, person=person, occ=occ
         )
@@ -301,7 +305,8 @@ def finish_logging(
 ) -> dict | None:
     """A submitted form: first offer likely repeats (the requester decides), else store it as new.
     Returns the modal response (None closes the form)."""
-    if deps.matcher is not None and draft is not None:
+    # The likely repeats are other people's requests, with their customers and money.
+    if deps.matcher is not None and draft is not None and sees_other_requests(deps, person):
         suggestions = deps.matcher.suggest(
             session, workspace_id=workspace.id, area_id=area.id, text=answers.text, wait=MATCH_WAIT_SECONDS
         )

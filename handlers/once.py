@@ -2,7 +2,8 @@
 payload's own key (storage/handled.py) before the listener runs, so Slack's event retries and a person's
 double submit reach it once, whichever worker or process gets them.
 
-Keys come from ids Slack puts in the payload: `event:{team}:{event_id}`, `command:{team}:{trigger_id}`,
+Keys are scoped by the installation that received the payload (handlers/installation.py) and come from
+ids Slack puts in the payload: `event:{team}:{event_id}`, `command:{team}:{trigger_id}`,
 `shortcut:{team}:{trigger_id}`, `action:{team}:{user}:{action_id}:{action_ts}` and
 `view_submission:{team}:{view id}:{view hash}` (the hash is per view version, so a submit after the form
 changed is new). A duplicate is acknowledged at once and does nothing.
@@ -11,7 +12,8 @@ The claim is its own short transaction, committed before the listener runs (no s
 it). When the listener raises, or answers a form with errors, the claim is released: nothing happened,
 so Slack's retry (or the person's corrected submit) acts. Otherwise it is marked done. Two real clicks
 are two payloads; the decisions they make are guarded by compare-and-set updates where they are stored.
-A lazy listener (none today) would be covered only up to its ack function: its claim is settled then.
+A lazy listener (the reaction's offer) is covered through its ack function: the claim is settled when the
+ack returns, so the lazy work starts once per payload and is never re-run by a retry.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from slack_bolt.response import BoltResponse
 from slack_bolt.util.utils import get_arg_names_of_callable
 from sqlalchemy.engine import Engine
 
+from handlers.installation import installation
 from storage import handled
 from storage.db import session_scope
 
@@ -51,6 +54,11 @@ LISTENER_KINDS = frozenset(
         "message",
     }
 )
+
+
+# What became of the payload's claim, left in Bolt's context for the lazy listeners (which get a copy).
+CLAIM = "partnerbot_claim"
+WON = "won"
 
 
 def _digest(*parts: Any) -> str:
@@ -104,7 +112,9 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
 
     def run_once(request: BoltRequest, response: BoltResponse, logger: logging.Logger) -> Any:
         context = request.context
-        team = context.team_id or context.enterprise_id or ""
+        # The installation's, not the team the payload names: in a Slack Connect channel both sides'
+        # payloads for one action must meet on one key.
+        team = installation(context).key
         found = payload_key(request.body, team)
 
         def call() -> Any:
@@ -119,12 +129,14 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
             return listener(**kwargs)
 
         if found is None:
+            context[CLAIM] = WON
             return call()
         kind, key = found[0], _fit(found[1])
         engine = engine_of(request)
         with session_scope(engine) as session:
             won = handled.claim_once(session=session, key=key, team_id=team, kind=kind)
         if not won:
+            context[CLAIM] = "duplicate"
             logger.info(
                 "%s was handled already (retry %s): nothing to do",
                 key,
@@ -136,9 +148,12 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
         try:
             result = call()
         except BaseException:
+            context[CLAIM] = "failed"
             _settle(engine, key, release=True)
             raise
-        _settle(engine, key, release=_refused(context.ack.response))
+        refused = _refused(context.ack.response)
+        context[CLAIM] = "refused" if refused else WON
+        _settle(engine, key, release=refused)
         return result
 
     run_once.__name__ = getattr(listener, "__name__", "listener")
@@ -146,6 +161,33 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
     run_once.__module__ = getattr(listener, "__module__", __name__)
     run_once.__doc__ = listener.__doc__
     return run_once
+
+
+def after_claim(lazy: Callable[..., Any]) -> Callable[..., Any]:
+    """`lazy`, run only when its ack function won the payload's claim and finished: Bolt starts a lazy
+    listener after the ack whatever became of it, so a duplicate (Slack's retry) would act again."""
+    names = get_arg_names_of_callable(lazy)
+
+    def run_after_claim(request: BoltRequest, response: BoltResponse, logger: logging.Logger) -> Any:
+        outcome = request.context.get(CLAIM)
+        if outcome != WON:
+            logger.info("%s not run: its payload was %s", getattr(lazy, "__name__", "lazy listener"), outcome)
+            return None
+        kwargs = build_required_kwargs(
+            logger=logger,
+            required_arg_names=names,
+            request=request,
+            response=response,
+            this_func=lazy,
+            next_keys_required=False,
+        )
+        return lazy(**kwargs)
+
+    run_after_claim.__name__ = getattr(lazy, "__name__", "lazy")
+    run_after_claim.__qualname__ = getattr(lazy, "__qualname__", run_after_claim.__name__)
+    run_after_claim.__module__ = getattr(lazy, "__module__", __name__)
+    run_after_claim.__doc__ = lazy.__doc__
+    return run_after_claim
 
 
 def _settle(engine: Engine, key: str, *, release: bool) -> None:
@@ -180,7 +222,7 @@ class Registrar:
             decorate = attr(*args, **kwargs)
 
             def register(listener: Callable[..., Any], *lazy: Callable[..., Any]) -> Callable[..., Any]:
-                decorate(once(listener, self._engine_of), *lazy)
+                decorate(once(listener, self._engine_of), *(after_claim(f) for f in lazy))
                 return listener
 
             return register

@@ -8,11 +8,11 @@ when it succeeded, and one never finished (the process died) may be taken over a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from storage.models import HandledPayload, utcnow
 
@@ -76,3 +76,29 @@ def prune(*, session: Session, now: datetime | None = None) -> int:
         .where(HandledPayload.created_at < before)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+RATE_LIMITED = "app_rate_limited"
+
+
+def note_rate_limited(
+    *, session: Session, team_id: str, minute: datetime, now: datetime | None = None
+) -> bool:
+    """Record Slack's notice that it held back events for `team_id` from `minute` on; a repeat of the same
+    notice counts once. True when it was new."""
+    key = f"{RATE_LIMITED}:{team_id}:{minute.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+    if not claim_once(session=session, key=key, team_id=team_id, kind=RATE_LIMITED, now=now):
+        return False
+    mark_done(session=session, key=key, now=now)
+    return True
+
+
+def rate_limited_summary(*, session: Session) -> dict[str, object]:
+    """What /healthz says about Slack's rate limiting of our events: notices kept (a day's worth) and the
+    minute the latest one covers."""
+    rows = session.exec(
+        select(HandledPayload.key).where(HandledPayload.kind == RATE_LIMITED).order_by(HandledPayload.key)
+    ).all()
+    # The minute sits after the team id; keys are "app_rate_limited:<team>:<YYYY-MM-DDTHH:MMZ>".
+    minutes = sorted(key.split(":", 2)[2] for key in rows if key.count(":") >= 2)
+    return {"count": len(rows), "last_minute": minutes[-1] if minutes else None}

@@ -53,6 +53,12 @@ class Person(SQLModel, table=True):
     tz: str = Field(default="UTC", max_length=64)
     is_pm: bool = False
     is_admin: bool = False
+    # The person's own Slack team, which is not the workspace's for someone from another organisation in
+    # a Slack Connect channel, or from another workspace of an org-wide install ("" when Slack didn't say).
+    home_team_id: str = Field(default="", max_length=32)
+    # From another organisation than the installation's: never an admin or PM by default, and sees other
+    # requests only as the installing organisation allows (PARTNERBOT_EXTERNAL_SEE_REQUESTS).
+    external: bool = False
     # Threshold digest schedule (PMs): "weekly", "daily" or "off"; weekday 0 = Monday; hour local.
     digest_cadence: str = Field(default="weekly", max_length=16)
     digest_weekday: int = 0

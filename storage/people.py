@@ -42,9 +42,12 @@ def ensure_person(
     name: str = "",
     tz: str = "",
     admin_user_ids: tuple[str, ...] = (),
+    home_team_id: str = "",
+    external: bool = False,
 ) -> Person:
-    """The person behind a Slack user id; the first person in a workspace becomes its admin,
-    unless admins are named in PARTNERBOT_ADMINS."""
+    """The person behind a Slack user id; the first person in a workspace becomes its admin, unless admins
+    are named in PARTNERBOT_ADMINS. Someone from another organisation (`external`) never becomes an admin
+    that way: in a Slack Connect channel the first to use the bot may well be the customer."""
     person = get_person(session=session, workspace_id=workspace.id, slack_user_id=slack_user_id)
     if person:
         changed = False
@@ -52,6 +55,8 @@ def ensure_person(
             person.name, changed = name, True
         if tz and person.tz != tz:
             person.tz, changed = tz, True
+        if home_team_id and person.home_team_id != home_team_id:
+            person.home_team_id, person.external, changed = home_team_id, external, True
         if slack_user_id in admin_user_ids and not person.is_admin:
             person.is_admin, changed = True, True
         if changed:
@@ -59,6 +64,8 @@ def ensure_person(
         return person
     if admin_user_ids:
         is_admin = slack_user_id in admin_user_ids
+    elif external:
+        is_admin = False
     else:
         has_admin = session.exec(
             select(Person.id).where(Person.workspace_id == workspace.id, Person.is_admin == True)  # noqa: E712
@@ -72,6 +79,8 @@ def ensure_person(
                 name=name,
                 tz=tz or "UTC",
                 is_admin=is_admin,
+                home_team_id=home_team_id[:32],
+                external=external,
             )
             session.add(person)
             session.flush()

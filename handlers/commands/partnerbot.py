@@ -81,6 +81,13 @@ def partnerbot_command(
                 f"You typed: `{quote(from_slack(text), 200)}`"
             )
             return
+        if target.external and sub in ("admin add", "pm add"):
+            # Another organisation's person deciding on this one's requests is never a slip worth allowing.
+            ack(
+                text=f"{mention(target)} is from another organisation (Slack Connect), so they can't be made "
+                f"{'an admin' if sub == 'admin add' else 'a PM'} here. You typed: `{quote(from_slack(text), 200)}`"
+            )
+            return
         if sub == "admin add":
             target.is_admin = True
             session.add(target)

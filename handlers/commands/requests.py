@@ -10,7 +10,7 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from handlers.blocks import context, pack, request_action_buttons, section, sections
-from handlers.common import actor, deps_of, mention
+from handlers.common import EXTERNAL_SEES_OWN, actor, deps_of, mention, sees_other_requests
 from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, from_slack, quote
 from handlers.thanks import and_list, customers_of, local_date
@@ -60,6 +60,9 @@ def requests_command(
             return
         if typed.lower() in ("mine", "me", "my"):
             ack(**mine(session, workspace.id, me))
+            return
+        if not sees_other_requests(deps, me):
+            ack(text=EXTERNAL_SEES_OWN)
             return
         number = as_id(typed.lstrip("#"))
         if number is not None:

@@ -1,4 +1,7 @@
-"""Logging by emoji: react to a message with :memo: (or :partnerbot:) and the bot offers to log it."""
+"""Logging by emoji: react to a message with :memo: (or :partnerbot:) and the bot offers to log it.
+
+The event is answered first and the offer made after (a lazy listener): Slack's 3 seconds never depend on
+how fast Slack itself answers the calls the offer needs."""
 
 from __future__ import annotations
 
@@ -26,8 +29,20 @@ def seal_key(context: BoltContext) -> str:
     return settings.signing_secret or settings.bot_token or settings.app_token
 
 
-def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
-    if event.get("reaction") not in REACTIONS or (event.get("item") or {}).get("type") != "message":
+def reaction_added(event: dict[str, Any]) -> None:
+    """Acknowledged at once (Slack retries an event that isn't answered within 3 seconds, and disables
+    the subscriptions of an app that keeps failing): reading the message and offering to log it need
+    several Slack calls, so `offer_to_log` does them after the answer, as a lazy listener."""
+
+
+def wants_offer(event: dict[str, Any]) -> bool:
+    return event.get("reaction") in REACTIONS and (event.get("item") or {}).get("type") == "message"
+
+
+def offer_to_log(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
+    """DM the person who reacted a one-click "Log as request" for the message; when Slack won't take the
+    DM (someone from another organisation in a Slack Connect channel), say it only-them in the channel."""
+    if not wants_offer(event):
         return
     item = event["item"]
     channel, ts, user = item.get("channel", ""), item.get("ts", ""), event.get("user", "")
@@ -35,10 +50,9 @@ def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContex
     text = message_text(message, mention_names(client)) if message else ""
     preview = f"> {quote(text, 400)}" if text else "(I couldn't read that message; you can type the request.)"
     value = MessageRef.write(seal_key(context), channel, ts, user)
-    client.chat_postMessage(
-        channel=user,
-        text="Log that message as a customer request?",
-        blocks=[
+    offer = {
+        "text": "Log that message as a customer request?",
+        "blocks": [
             section(
                 f"You reacted with :{event['reaction']}: — log this message as a customer request?\n{preview}"
             ),
@@ -48,7 +62,25 @@ def reaction_added(event: dict[str, Any], client: WebClient, context: BoltContex
                 "elements": [button("Log as request", "reaction_log_request", value, "primary")],
             },
         ],
-    )
+    }
+    try:
+        client.chat_postMessage(channel=user, **offer)
+        return
+    except SlackApiError as e:
+        logger.warning(
+            "could not DM %s the offer: %s", user, e.response.get("error") or e.response.status_code
+        )
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, **offer)
+    except SlackApiError as e:
+        # Nowhere left to say it; the reaction stays on the message, and /request still works.
+        logger.warning(
+            "could not offer %s to log %s/%s: %s",
+            user,
+            channel,
+            ts,
+            e.response.get("error") or e.response.status_code,
+        )
 
 
 def reaction_log_button(
@@ -73,7 +105,9 @@ def reaction_log_button(
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
         author = message.get("user") or ""
-        raised_by = person_for(session, deps, workspace, author) if author else None
+        raised_by = (
+            person_for(session, deps, workspace, author, message.get("user_team") or "") if author else None
+        )
         open_request_form(
             session=session,
             deps=deps,

@@ -45,7 +45,9 @@ def log_request_shortcut(
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
         author_id = message.get("user") or ""
-        raised_by = person_for(session, deps, workspace, author_id) if author_id else None
+        # In a Slack Connect channel the author may be the other organisation's: their team comes along.
+        author_team = message.get("user_team") or ""
+        raised_by = person_for(session, deps, workspace, author_id, author_team) if author_id else None
         _, error = open_request_form(
             session=session,
             deps=deps,

@@ -114,7 +114,7 @@ def test_request_help_and_bad_input_never_crash(tmp_path):
     assert "“hello there” isn't a command. Type a slash command like /request hello there" in out
     assert "(there are no buttons to click" in out
     assert "I can't read “soon” as a time. Try :time +7d" in out
-    assert "(the app has no /nonexistent command — try /request help)" in out
+    assert "I don't have a /nonexistent command. Try `/request help`." in out
     assert "(no modal is open)" in out
     assert "(end of input — the open form was not submitted)" in out
     assert occurrences(tmp_path) == []

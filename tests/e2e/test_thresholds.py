@@ -6,8 +6,12 @@ import json
 
 from sqlmodel import Session, select
 
+from bot.driver import HttpDriver
+from bot.fake_slack import FakeSlack
 from bot.payloads import buttons_in
-from storage.models import FeatureRequest, Occurrence, ProductArea, ThresholdCrossing
+from storage.models import FeatureRequest, Occurrence, ProductArea, ThresholdCrossing, Workspace
+from tests.conftest import SIGNING_SECRET
+from tests.e2e.conftest import start_server, stop_server
 
 
 def log(d, user, text, answers=None, *, same_as=None, team_id=None):
@@ -173,21 +177,32 @@ def test_reset_lets_the_pm_be_alerted_again(server):
     fake.wait_for(lambda: len(alerts_to(fake, "U0PM")) == 2)
 
 
-def test_two_workspaces_never_count_or_show_each_others_requests(server):
+def test_two_workspaces_never_count_or_show_each_others_requests(server, tmp_path):
+    """Two installations (each bot token is one) on one database: the server under test is workspace
+    T0PARTNER's, a second one serves TBETA."""
     d, fake = server.driver, server.fake
-    make_pm(d, admin="UA0", pm="UAPM", team_id="TALPHA")
-    make_pm(d, admin="UB0", pm="UBPM", team_id="TBETA")
-    d.command("UAPM", "/threshold", "General 2 in 30 days", team_id="TALPHA")
-    d.command("UBPM", "/threshold", "General 2 in 30 days", team_id="TBETA")
-    log(d, "UA1", "Gantt chart view for projects", {"customer": "AlphaCo"}, team_id="TALPHA")
-    step = log(d, "UB1", "Gantt chart view for projects", {"customer": "BetaCo"}, team_id="TBETA")
-    assert step is None  # the same words in another workspace are not suggested
-    wait_receipts(fake, "UB1", 1)
-    assert alerts_to(fake, "UAPM") == [] and alerts_to(fake, "UBPM") == []
-    assert "heard 1×" in receipts(fake, "UB1")[0]
+    beta_fake = FakeSlack(team_id="TBETA").start()
+    proc, base = start_server(server.url, beta_fake, tmp_path / "beta.log")
+    try:
+        beta = HttpDriver(base, beta_fake, SIGNING_SECRET, team_id="TBETA")
+        make_pm(d, admin="UA0", pm="UAPM")
+        make_pm(beta, admin="UB0", pm="UBPM")
+        d.command("UAPM", "/threshold", "General 2 in 30 days")
+        beta.command("UBPM", "/threshold", "General 2 in 30 days")
+        log(d, "UA1", "Gantt chart view for projects", {"customer": "AlphaCo"})
+        step = log(beta, "UB1", "Gantt chart view for projects", {"customer": "BetaCo"})
+        assert step is None  # the same words in another workspace are not suggested
+        wait_receipts(beta_fake, "UB1", 1)
+        assert alerts_to(fake, "UAPM") == [] and alerts_to(beta_fake, "UBPM") == []
+        assert "heard 1×" in receipts(beta_fake, "UB1")[0]
+    finally:
+        stop_server(proc)
+        beta_fake.stop()
     with Session(server.engine) as s:
         requests = s.exec(select(FeatureRequest)).all()
         assert len(requests) == 2 and len({r.workspace_id for r in requests}) == 2
+        teams = {w.team_id for w in s.exec(select(Workspace)).all()}
+        assert teams == {"T0PARTNER", "TBETA"}
 
 
 def test_an_amount_answered_later_by_dm_still_goes_to_the_pm_at_once(server):

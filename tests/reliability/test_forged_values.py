@@ -195,7 +195,8 @@ def test_the_log_as_request_offer_opens_only_for_whom_it_was_made_and_only_its_m
             "item": {"type": "message", "channel": "C0DEALS", "ts": "1700000001.000200"},
         }
     )
-    offer = next(b for b in buttons_in(fake.posts_to("UREP")[-1].args["blocks"]))
+    # The offer comes after Slack's answer (a lazy listener).
+    offer = next(b for b in buttons_in(fake.wait_for(lambda: fake.posts_to("UREP"))[-1].args["blocks"]))
     written = json.loads(offer["value"])
 
     def opened() -> list[str]:

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from storage import outbox, people, thresholds
 from storage import requests as store
-from storage.db import make_engine, migrate, normalize_url
+from storage.db import make_engine, migrate, normalize_url, session_scope
 from storage.models import FeatureRequest, Occurrence, Outbox, utcnow
 
 
@@ -231,3 +231,14 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(engine):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_someone_from_another_organisation_is_never_the_first_user_admin(engine):
+    with session_scope(engine) as s:
+        ws = people.ensure_workspace(session=s, team_id="T0INSTALLED")
+        kaz = people.ensure_person(
+            session=s, workspace=ws, slack_user_id="W0KAZ", home_team_id="T0OTHERSIDE", external=True
+        )
+        rae = people.ensure_person(session=s, workspace=ws, slack_user_id="U0REP", home_team_id="T0INSTALLED")
+        assert (kaz.is_admin, kaz.external, kaz.home_team_id) == (False, True, "T0OTHERSIDE")
+        assert (rae.is_admin, rae.external) == (True, False)

@@ -1,7 +1,7 @@
 """customer_alias (one customer counted once after a merge) and area_chart (an area's chart, drawn once a day)
 
 Revision ID: 0012_home
-Revises: 0009_handled_payloads
+Revises: 0010_person_team
 Create Date: 2026-11-25 09:00:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 revision = "0012_home"
 # In the merged chain this follows 0011_matching; on its own branch it follows the head it was built on.
-down_revision = "0009_handled_payloads"
+down_revision = "0010_person_team"
 branch_labels = None
 depends_on = None
 
