@@ -147,7 +147,9 @@ def test_an_admin_sees_pms_unowned_areas_and_who_could_not_be_reached(bolt, seed
             kind="thanks",
             report_label="the thank-you for “CSV export” to <@UGONE>",
         )
-        outbox.mark_failed(session=s, row_id=row.id, error="user_disabled")
+        s.flush()
+        (held,) = outbox.claim_due(session=s, worker_id="test-worker")
+        assert outbox.mark_failed(session=s, row_id=held.id, token=held.claim_token, error="user_disabled")
     text = text_of(open_home(bolt, "UADMIN"))
     assert "Admin: PMs and areas" in text and "<@UPM> — *Reporting*" in text
     assert "Areas without an owner" in text and "*Billing*" in text
