@@ -139,7 +139,7 @@ def test_a_stakeholder_sees_their_requests_against_the_rule_and_how_the_pm_works
 def test_an_admin_sees_pms_unowned_areas_and_who_could_not_be_reached(bolt, seeded):
     with session_scope(bolt.deps.engine) as s:
         ws = people.ensure_workspace(session=s, team_id=TEAM_ID)
-        row = outbox.enqueue(
+        outbox.enqueue(
             session=s,
             key="thanks:x:1",
             payload={"channel": "UGONE", "text": "hi"},
