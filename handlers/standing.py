@@ -143,6 +143,8 @@ def occurrence_line(
         parts.append(impacts_text(occ.impacts).lower())
     if occ.impact_detail:
         parts.append(quote(occ.impact_detail, 150))
+    if occ.permalink:  # on the first line, set off like the other facts, not run on after the last one
+        parts.append(f"<{occ.permalink}|message>")
     line = " · ".join(parts)
     wording = occ.text or occ.source_text
     if wording and wording != title:
@@ -151,8 +153,6 @@ def occurrence_line(
         line += f"\n    _Root problem:_ {quote(occ.root_problem, 200)}"
     if occ.focus_tie:
         line += f"\n    _Focus tie:_ {quote(occ.focus_tie, 200)}"
-    if occ.permalink:
-        line += f"  <{occ.permalink}|message>"
     return line
 
 

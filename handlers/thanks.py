@@ -204,7 +204,8 @@ def not_yet_blocks(
         blocks.append(section(focus_text(area, pm)))
     blocks.append(
         section(
-            f"Nothing is lost: {yours} stay counted (it's heard {total_count}× from "
+            f"Nothing is lost: {yours} {'stays' if len(occurrences) == 1 else 'stay'} counted (it's heard "
+            f"{total_count}× from "
             f"{total_customers} customer{'s' if total_customers != 1 else ''} so far), and every new one is "
             "added. If it becomes more pressing, log it again with the new details."
         )

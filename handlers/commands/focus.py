@@ -18,6 +18,8 @@ FOCUS_LIMIT = 1500
 
 
 def pm_refusal(me: Person, what: str, typed: str) -> str:
+    # Echo what the person saw in their composer (@priya), never Slack's markup (<@U1|priya>).
+    typed = from_slack(typed)
     return (
         f"Only PMs can {what}. Ask an admin to make you one with `/partnerbot pm add {mention(me)}`. "
         f"You typed: `{quote(typed, 300)}`"
