@@ -15,12 +15,13 @@ from handlers.blocks import (
     section,
     sections,
 )
+from handlers.dates import slack_date, slack_day, slack_time
 from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, quote
 from storage.digest import AgendaData, DigestData, RequestLine
 from storage.models import AgendaItem, OneOnOne, Person
 from storage.requests import FREQUENCIES
-from storage.schedule import WEEKDAYS, zone
+from storage.schedule import WEEKDAYS
 
 # Questions for a peer 1:1, asked two or three at a time in turn (OneOnOne.question_index).
 QUESTIONS = (
@@ -53,12 +54,11 @@ def questions_for(index: int, n: int = QUESTIONS_PER_AGENDA) -> list[str]:
 
 
 def day_text(day: date) -> str:
-    return f"{day:%a %b} {day.day}"
+    return slack_day(day)
 
 
 def local_text(when: datetime, tz: str) -> str:
-    local = when.astimezone(zone(tz))
-    return f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"
+    return slack_time(when, tz or "UTC")
 
 
 def schedule_text(person: Person) -> str:
@@ -251,7 +251,7 @@ def agenda_blocks(data: AgendaData, questions: list[str]) -> list[dict[str, Any]
         for line in data.shipped:
             note = f" — {quote(line.request.shipped_note, 200)}" if line.request.shipped_note else ""
             when = (
-                f" on {day_text(line.request.status_changed_at.date())}"
+                f" on {slack_date(line.request.status_changed_at, tz=data.pm.tz)}"
                 if line.request.status_changed_at
                 else ""
             )
