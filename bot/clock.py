@@ -22,8 +22,10 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import select
 
+from handlers.charts import area_chart
 from handlers.common import Deps
 from handlers.digest_builder import (
+    CHARTS_IN_DIGEST,
     QUESTIONS_PER_AGENDA,
     agenda_blocks,
     agenda_text,
@@ -148,13 +150,14 @@ def queue_digest(deps: Deps, *, due: schedule.Due, now: datetime, claimed_by: st
         if not data.areas:
             log.info("digest %s: %s owns no product area; nothing sent", due.key, person.slack_user_id)
             return False
+        charts = digest_charts(deps, session, data, now) if not data.empty else {}
         outbox.enqueue(
             session=session,
             key=due.key,
             payload={
                 "channel": person.slack_user_id,
                 "text": digest_summary(data),
-                "blocks": digest_blocks(data),
+                "blocks": digest_blocks(data, charts=charts),
                 "unfurl_links": False,
             },
             workspace_id=person.workspace_id,
@@ -162,6 +165,21 @@ def queue_digest(deps: Deps, *, due: schedule.Due, now: datetime, claimed_by: st
         )
     log.info("queued %s", due.key)
     return True
+
+
+def digest_charts(deps: Deps, session, data, now: datetime) -> dict[int, str]:
+    """Today's chart of each area in the digest, drawn and uploaded only if the Home tab has not already
+    done so today (one upload per area per day, wherever it is shown first)."""
+    charts: dict[int, str] = {}
+    for area in data.areas[:CHARTS_IN_DIGEST]:
+        try:
+            file_id = area_chart(session=session, client=deps.client, area=area, now=now)
+        except Exception:  # a chart is a nicety: the digest goes out without it
+            log.exception("chart for area %s in digest failed", area.id)
+            continue
+        if file_id:
+            charts[area.id] = file_id
+    return charts
 
 
 def group_dm(deps: Deps, meeting: OneOnOne, pm: Person, stakeholder: Person) -> str:

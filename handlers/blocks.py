@@ -30,6 +30,7 @@ HELP_TEXT = """*Partnerbot* keeps customer requests where they happen and tells 
 
 *PMs*
 • `/focus [area]: [focus]` — set an area's current focus
+• `/focus rename [old]: [new]`, `/focus retire [area] [into other area]` — fix or close an area (its PM or an admin)
 • `/threshold` — show thresholds; `/threshold [area] [N] in [D] days`, `/threshold [area] over $[amount]`
 • `/requests [area]` — an area's requests with count, customers and money; act on them
 • `/digest` — your threshold digest schedule; `/oneonone @user every 6 weeks on Tuesday`, `/agenda @user [item]`

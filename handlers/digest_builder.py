@@ -15,12 +15,13 @@ from handlers.blocks import (
     section,
     sections,
 )
+from handlers.dates import slack_date, slack_day, slack_time
 from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, quote
 from storage.digest import AgendaData, DigestData, RequestLine
 from storage.models import AgendaItem, OneOnOne, Person
 from storage.requests import FREQUENCIES
-from storage.schedule import WEEKDAYS, zone
+from storage.schedule import WEEKDAYS
 
 # Questions for a peer 1:1, asked two or three at a time in turn (OneOnOne.question_index).
 QUESTIONS = (
@@ -53,12 +54,11 @@ def questions_for(index: int, n: int = QUESTIONS_PER_AGENDA) -> list[str]:
 
 
 def day_text(day: date) -> str:
-    return f"{day:%a %b} {day.day}"
+    return slack_day(day)
 
 
 def local_text(when: datetime, tz: str) -> str:
-    local = when.astimezone(zone(tz))
-    return f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"
+    return slack_time(when, tz or "UTC")
 
 
 def schedule_text(person: Person) -> str:
@@ -150,7 +150,25 @@ def digest_summary(data: DigestData) -> str:
     return "Threshold digest: " + ", ".join(counts) + f" — {new}."
 
 
-def digest_blocks(data: DigestData, *, preview: bool = False) -> list[dict[str, Any]]:
+CHARTS_IN_DIGEST = 3  # a chart is one block but a tall picture: the first few areas
+
+
+def chart_blocks(data: DigestData, charts: dict[int, str]) -> list[dict[str, Any]]:
+    """Each area's chart (already uploaded to Slack, drawn at most once a day) as an image block."""
+    return [
+        {
+            "type": "image",
+            "slack_file": {"id": charts[area.id]},
+            "alt_text": f"{clip(area.name, 80)}: occurrences per week over the last quarter, and the top requests",
+        }
+        for area in data.areas
+        if area.id in charts
+    ][:CHARTS_IN_DIGEST]
+
+
+def digest_blocks(
+    data: DigestData, *, preview: bool = False, charts: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
     if not data.areas:
         return [
             section(
@@ -163,11 +181,14 @@ def digest_blocks(data: DigestData, *, preview: bool = False) -> list[dict[str, 
         return [section(f":bar_chart: {digest_summary(data)}"), context(f"Since {since}.")]
     names = ", ".join(f"*{escape(a.name)}*" for a in data.areas)
     head = "Digest preview" if preview else "Your threshold digest"
-    blocks = [section(f":bar_chart: *{head}* for {names} — since {since}.")]
+    blocks = [
+        section(f":bar_chart: *{head}* for {names} — since {since}."),
+        *chart_blocks(data, charts or {}),
+    ]
     # Slack holds 50 blocks a message: the header, the closing line and each section's title are kept,
     # then two blocks a line in order of importance; room left over shows who asked for crossed ones.
     sections_shown = [n for n in ("crossed", "still_over", "close", "not_yet") if getattr(data, n)]
-    room = MAX_BLOCKS - 2 - len(sections_shown)
+    room = MAX_BLOCKS - 1 - len(blocks) - len(sections_shown)
     kept: dict[str, list[RequestLine]] = {}
     for name in sections_shown:
         kept[name] = getattr(data, name)[: max(0, room // 2)]
@@ -251,7 +272,7 @@ def agenda_blocks(data: AgendaData, questions: list[str]) -> list[dict[str, Any]
         for line in data.shipped:
             note = f" — {quote(line.request.shipped_note, 200)}" if line.request.shipped_note else ""
             when = (
-                f" on {day_text(line.request.status_changed_at.date())}"
+                f" on {slack_date(line.request.status_changed_at, tz=data.pm.tz)}"
                 if line.request.status_changed_at
                 else ""
             )

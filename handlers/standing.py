@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.blocks import context, impacts_text, request_action_buttons, reset_button, section, sections
+from handlers.dates import slack_date
 from handlers.text import clip, escape, quote
 from storage.models import FeatureRequest, Occurrence, Person, ProductArea, ThresholdCrossing
 from storage.money import format_money
@@ -48,7 +49,7 @@ def pm_name(pm: Person | None, *, start: bool = False) -> str:
 def focus_text(area: ProductArea, pm: Person | None) -> str:
     if not area.focus:
         return f"{pm_name(pm, start=True)} hasn't shared a current focus for *{escape(area.name)}* yet."
-    when = f" (set {area.focus_set_at:%b %-d})" if area.focus_set_at else ""
+    when = f" (set {slack_date(area.focus_set_at)})" if area.focus_set_at else ""
     return (
         f"Right now {pm_name(pm)} is focused on: *{escape(clip(area.focus, 600))}*{when} — "
         "that's where the team's time goes first, which is why this isn't being worked on yet."
@@ -128,7 +129,7 @@ def occurrence_line(
 ) -> str:
     """One occurrence for the PM: who, when, customer, money, how often, impact, their own words (when they
     differ from the request's title), root problem, focus tie and a link to the original message."""
-    parts = [f"<@{who.slack_user_id}>" if who else "someone", f"{occ.created_at:%b %-d}"]
+    parts = [f"<@{who.slack_user_id}>" if who else "someone", slack_date(occ.created_at)]
     if raised_by is not None and raised_by.id != occ.logged_by_id:
         parts[0] += f" (raised by <@{raised_by.slack_user_id}>)"
     if occ.customer:
@@ -143,6 +144,8 @@ def occurrence_line(
         parts.append(impacts_text(occ.impacts).lower())
     if occ.impact_detail:
         parts.append(quote(occ.impact_detail, 150))
+    if occ.permalink:  # on the first line, set off like the other facts, not run on after the last one
+        parts.append(f"<{occ.permalink}|message>")
     line = " · ".join(parts)
     wording = occ.text or occ.source_text
     if wording and wording != title:
@@ -151,8 +154,6 @@ def occurrence_line(
         line += f"\n    _Root problem:_ {quote(occ.root_problem, 200)}"
     if occ.focus_tie:
         line += f"\n    _Focus tie:_ {quote(occ.focus_tie, 200)}"
-    if occ.permalink:
-        line += f"  <{occ.permalink}|message>"
     return line
 
 

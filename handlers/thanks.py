@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from handlers.blocks import context, section
+from handlers.dates import slack_date
 from handlers.standing import focus_text, pm_name
 from handlers.text import clip, escape, quote
 from storage import decisions, outbox
@@ -22,11 +22,8 @@ CUSTOMER_LIMIT = 8
 
 
 def local_date(when: datetime, tz: str) -> str:
-    try:
-        zone = ZoneInfo(tz or "UTC")
-    except Exception:  # an unknown zone name from Slack: the date in UTC is still right enough
-        zone = ZoneInfo("UTC")
-    return f"{when.astimezone(zone):%b %-d, %Y}"
+    """The reader's own date (a Slack token); the fallback is in their zone as Slack last told us."""
+    return slack_date(when, tz=tz)
 
 
 def customers_of(occurrences: list[Occurrence]) -> list[str]:
@@ -204,7 +201,8 @@ def not_yet_blocks(
         blocks.append(section(focus_text(area, pm)))
     blocks.append(
         section(
-            f"Nothing is lost: {yours} stay counted (it's heard {total_count}× from "
+            f"Nothing is lost: {yours} {'stays' if len(occurrences) == 1 else 'stay'} counted (it's heard "
+            f"{total_count}× from "
             f"{total_customers} customer{'s' if total_customers != 1 else ''} so far), and every new one is "
             "added. If it becomes more pressing, log it again with the new details."
         )

@@ -216,7 +216,7 @@ def admin_home(*, session: Session, admin: Person) -> AdminHome:
     areas = list(
         session.exec(
             select(ProductArea)
-            .where(ProductArea.workspace_id == admin.workspace_id)
+            .where(ProductArea.workspace_id == admin.workspace_id, ProductArea.retired_at == None)  # noqa: E711
             .order_by(ProductArea.name)
         ).all()
     )

@@ -88,6 +88,9 @@ class ProductArea(SQLModel, table=True):
     # "immediate": DM the PM when the count rule is crossed; "digest": wait for the digest.
     alert_mode: str = Field(default="immediate", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
+    # A retired area keeps its row (its requests, charts and decisions point at it) but leaves every list;
+    # its name_key is set aside so the name can be used again.
+    retired_at: datetime | None = None
 
 
 class FeatureRequest(SQLModel, table=True):

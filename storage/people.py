@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import Occurrence, Person, ProductArea, Workspace, utcnow
+from storage.models import FeatureRequest, Occurrence, Person, ProductArea, Workspace, utcnow
 
 DEFAULT_AREA = "General"
 
@@ -126,7 +127,9 @@ def area_key(name: str) -> str:
 def get_area(*, session: Session, workspace_id: int, name: str) -> ProductArea | None:
     return session.exec(
         select(ProductArea).where(
-            ProductArea.workspace_id == workspace_id, ProductArea.name_key == area_key(name)
+            ProductArea.workspace_id == workspace_id,
+            ProductArea.name_key == area_key(name),
+            ProductArea.retired_at == None,  # noqa: E711
         )
     ).first()
 
@@ -134,7 +137,9 @@ def get_area(*, session: Session, workspace_id: int, name: str) -> ProductArea |
 def list_areas(*, session: Session, workspace_id: int) -> list[ProductArea]:
     return list(
         session.exec(
-            select(ProductArea).where(ProductArea.workspace_id == workspace_id).order_by(ProductArea.name)
+            select(ProductArea)
+            .where(ProductArea.workspace_id == workspace_id, ProductArea.retired_at == None)  # noqa: E711
+            .order_by(ProductArea.name)
         )
     )
 
@@ -154,6 +159,50 @@ def ensure_area(*, session: Session, workspace_id: int, name: str, pm: Person | 
         area.pm_id = pm.id
         session.add(area)
     return area
+
+
+class AreaChangeError(ValueError):
+    """A rename or retirement that would lose or mix something up; the message says what to do instead."""
+
+
+def rename_area(*, session: Session, area: ProductArea, name: str) -> ProductArea:
+    """A new name for the same area (its requests, rules and focus stay); never onto another area's name."""
+    name = " ".join(name.split())
+    if not name:
+        raise AreaChangeError("The new name is empty.")
+    if len(name) > 80:
+        raise AreaChangeError(f"Please keep an area's name to 80 characters (this one has {len(name)}).")
+    other = get_area(session=session, workspace_id=area.workspace_id, name=name)
+    if other is not None and other.id != area.id:
+        raise AreaChangeError(
+            f"There is already an area called “{other.name}”. To fold “{area.name}” into it, retire it "
+            f"into that one: `/focus retire {area.name} into {other.name}`."
+        )
+    area.name, area.name_key = name, area_key(name)
+    session.add(area)
+    return area
+
+
+def retire_area(
+    *, session: Session, area: ProductArea, into: ProductArea | None = None, now: datetime
+) -> int:
+    """Retire an area, moving its requests into `into` when given (else they stay, reachable by number).
+    Returns how many requests moved."""
+    if into is not None and into.id == area.id:
+        raise AreaChangeError(f"“{area.name}” can't be retired into itself.")
+    moved = 0
+    if into is not None:
+        for request in session.exec(select(FeatureRequest).where(FeatureRequest.area_id == area.id)):
+            request.area_id = into.id
+            session.add(request)
+            moved += 1
+    area.retired_at = now
+    # The unique (workspace, name_key) would keep the name taken forever; set it aside with the id.
+    area.name_key = f"~{area.id}~{area.name_key}"[:80]
+    area.pm_id = None
+    session.add(area)
+    session.flush()
+    return moved
 
 
 def default_area(*, session: Session, workspace_id: int) -> ProductArea:

@@ -16,6 +16,7 @@ from handlers.commands.focus import pm_refusal
 from handlers.common import actor, deps_of
 from handlers.digest_builder import digest_blocks, local_text, schedule_text
 from handlers.text import from_slack, quote
+from storage import charts as charts_store
 from storage import digest as digest_store
 from storage import schedule
 from storage.db import session_scope
@@ -147,7 +148,9 @@ def digest_command(
             data = digest_store.digest_data(session=session, pm=me, since=since, now=now)
             head = f"Your digest goes out {schedule_text(me)}.{next_text(me)} Change it with {USAGE}."
             blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": head}]}]
-            ack(text=head, blocks=blocks + digest_blocks(data, preview=True))
+            # The preview answers within Slack's 3 seconds: it shows the charts already drawn, draws none.
+            charts = charts_store.latest_charts(session=session, area_ids=[a.id for a in data.areas])
+            ack(text=head, blocks=blocks + digest_blocks(data, preview=True, charts=charts))
             return
         if text.lower() in ("help", "?"):
             ack(text=f"Your digest goes out {schedule_text(me)}. Set it with {USAGE}.")

@@ -89,6 +89,9 @@ def partnerbot_command(
             )
             return
         if sub == "admin add":
+            if target.is_admin:
+                ack(text=f"{mention(target)} is already an admin, so nothing changed.")
+                return
             target.is_admin = True
             session.add(target)
             ack(text=f"{mention(target)} is now an admin.")
@@ -116,6 +119,9 @@ def partnerbot_command(
         extra = [f"{mention(u)} was not changed: one person at a time." for u in ids[1:2]]
         if area_name:
             area = people.ensure_area(session=session, workspace_id=workspace.id, name=area_name)
+            if was_pm and area.pm_id == target.id:
+                ack(text=f"{mention(target)} already owns *{escape(area.name)}*, so nothing changed.")
+                return
             before = session.get(Person, area.pm_id) if area.pm_id and area.pm_id != target.id else None
             area.pm_id = target.id
             session.add(area)
@@ -132,6 +138,16 @@ def partnerbot_command(
                 )
             ack(text=" ".join([told + ".", *extra]))
             welcome = f"{mention(me)} made you the PM of *{escape(area.name)}*."
+        elif was_pm:
+            ack(
+                text=" ".join(
+                    [
+                        f"{mention(target)} is already a PM, so nothing changed. To give them an area: "
+                        f"`/partnerbot pm add {mention(target)} [area]`.",
+                        *extra,
+                    ]
+                )
+            )
         else:
             ack(
                 text=" ".join(

@@ -76,6 +76,12 @@ def requests_command(
             ack(**overview(session, areas))
             return
         area = people.get_area(session=session, workspace_id=workspace.id, name=typed)
+        if area is None and typed.startswith("#"):
+            ack(
+                text=f"“{quote(typed, 40)}” isn't a request number: those are digits, e.g. `/requests #12`. "
+                f"You typed: `/requests {quote(typed, 200)}`. Try {USAGE}."
+            )
+            return
         if area is None:
             known = ", ".join(a.name for a in areas)
             ack(
@@ -148,7 +154,9 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
     if not listed:
         text = f"No requests in *{escape(area.name)}*{owner} yet. Anyone can log one with `/request [what the customer needs]`."
         return {"text": text}
-    limit = PM_LIMIT if me.is_pm else LIST_LIMIT
+    # Buttons only for those who may act on this area: another PM pressing them would only be refused.
+    may_act = people.may_manage(person=me, area=area)
+    limit = PM_LIMIT if may_act else LIST_LIMIT
     header = f"*{escape(area.name)}*{owner} — {len(listed)} request{'s' if len(listed) != 1 else ''}"
     if area.focus:
         header += f"\nCurrent focus: {escape(clip(area.focus, 300))}"
@@ -162,15 +170,18 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
         if x.request.status == "not_yet" and x.request.status_reason:
             line += f"\n_Why not yet:_ {quote(x.request.status_reason, 200)}"
         blocks.append(section(line))
-        if me.is_pm:
+        if may_act:
             blocks.append(request_action_buttons(x.request.id, x.request.status))
     notes = []
     if len(listed) > limit:
         notes.append(f"…and {len(listed) - limit} more (showing {limit}: open first, most heard first).")
     if merged:
         notes.append(f"{merged} merged into others (their occurrences are counted there).")
-    if not me.is_pm:
-        notes.append("PMs see buttons here to plan, ship or merge. `/requests mine` shows yours.")
+    if not may_act:
+        notes.append(
+            (f"{mention(pm)} decides on these" if pm else "The area's PM decides on these")
+            + " (plan, ship or merge). `/requests mine` shows yours."
+        )
     if notes:
         blocks.append(context(" ".join(notes)))
     return {"text": clip(header, 300), "blocks": blocks}

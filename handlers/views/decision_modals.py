@@ -125,7 +125,8 @@ def shipped_modal(*, request: FeatureRequest, stats: RequestStats, meta: dict[st
     blocks = [
         section(request_line(request, stats)),
         context(
-            f"{people_count(len(stats.requesters))}{accounts if stats.customer_count else ''} get a thank-you, "
+            f"{people_count(len(stats.requesters))}{accounts if stats.customer_count else ''} "
+            f"{'gets' if len(stats.requesters) == 1 else 'get'} a thank-you, "
             "in the thread where they raised it or by DM, with the note below to forward to their customer."
         ),
         _input(

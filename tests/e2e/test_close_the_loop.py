@@ -151,7 +151,7 @@ def test_not_yet_reaches_everyone_and_who_cannot_be_reached_is_reported_to_the_p
     assert d.submit("UPM", view, {"reason": "Q3 goes to onboarding"}).status == 200
     for user in ("U000REP", "U002REP"):
         note = fake.wait_for(lambda u=user: [t for t in texts_to(fake, u) if "Q3 goes to onboarding" in t])
-        assert "stay counted" in note[0]
+        assert "your 1 occurrence stays counted" in note[0]
     report = fake.wait_for(lambda: [t for t in texts_to(fake, "UPM") if "couldn't deliver" in t])
     assert "<@U001REP>" in report[0] and "deactivated" in report[0] and "not yet" in report[0]
 

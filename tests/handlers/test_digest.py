@@ -268,5 +268,31 @@ def test_a_full_digest_stays_within_slacks_50_blocks_and_says_what_it_left_out()
     built = digest_blocks(data)
     text = json.dumps(built)
     assert len(built) <= 50
+    with_chart = digest_blocks(data, charts={1: "F0CHART"})
+    assert len(with_chart) <= 50 and with_chart[1]["slack_file"] == {"id": "F0CHART"}
     assert "crossed 5" in text and "Who asked" in text  # every crossed one, with who asked where room allows
     assert "showing" in text and "of 6" in text  # what did not fit is said, not silently dropped
+
+
+def test_the_digest_shows_each_areas_chart_drawn_at_most_once_a_day(bolt, clock):
+    from tests.handlers.test_home import open_home  # test_home imports this module's helpers
+
+    """The chart in the digest is the one the Home tab shows: one upload per area per day, wherever first."""
+    clock.set(MONDAY_9_NY - timedelta(days=10))
+    make_pm(bolt)
+    seed_requests(bolt.deps.engine)
+    clock.set(MONDAY_9_NY)
+    assert run_due(bolt.deps, MONDAY_9_NY) == 1
+    bolt.deps.worker.drain()
+    post = digests_to(bolt.fake, "UPM")[0]
+    images = [b for b in post.args["blocks"] if b["type"] == "image"]
+    assert len(images) == 1 and images[0]["alt_text"].startswith("Reporting: occurrences per week")
+    file_id = images[0]["slack_file"]["id"]
+    stored = bolt.fake.files[file_id]
+    assert stored["complete"] and stored["data"].startswith(b"\x89PNG") and len(stored["data"]) > 10_000
+    # The Home tab the same day shows that very chart; the preview too; nothing is uploaded again.
+    home = open_home(bolt, "UPM")
+    assert {b["slack_file"]["id"] for b in home["blocks"] if b["type"] == "image"} == {file_id}
+    preview = bolt.driver.command("UPM", "/digest", "preview").json["blocks"]
+    assert [b["slack_file"]["id"] for b in preview if b["type"] == "image"] == [file_id]
+    assert len(bolt.fake.calls_to("files.completeUploadExternal")) == 1
