@@ -18,6 +18,8 @@ from handlers.values import ForgedValue, read_id
 from handlers.views.repeat_builder import NEW, read_choice
 from handlers.views.request_modal_builder import (
     CUSTOMER_LIMIT,
+    CUSTOMER_OPTION_LIMIT,
+    CUSTOMER_TOO_LONG,
     Answers,
     answers_as_values,
     draft_id_of,
@@ -40,7 +42,12 @@ def request_modal_submission(
     errors = {}
     if not answers.text:
         errors["request"] = "Please say what the customer needs."
-    if len(answers.customer) > CUSTOMER_LIMIT:
+    if answers.customer == CUSTOMER_TOO_LONG:
+        errors["customer"] = (
+            f"Customer names are kept to {CUSTOMER_OPTION_LIMIT} characters; type a shorter one "
+            "(details fit in the root problem or impact)."
+        )
+    elif len(answers.customer) > CUSTOMER_LIMIT:
         errors["customer"] = (
             f"Please keep the customer's name under {CUSTOMER_LIMIT} characters (this has "
             f"{len(answers.customer):,}); details fit in the root problem or impact."

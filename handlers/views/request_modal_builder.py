@@ -16,6 +16,9 @@ INPUT_LIMIT = 3000  # Slack's limit for a plain_text_input
 CUSTOMER_LIMIT = 255  # what Occurrence.customer keeps
 CUSTOMER_ACTION = "customer_pick"  # the typeahead's options come from handlers/views/suggestions.py
 CUSTOMER_OPTION_LIMIT = 150  # Slack's limit for an option's value
+# The value of the one option offered for a typed name longer than that: never a name, so the form can
+# refuse it on submit instead of storing a name cut short without a word.
+CUSTOMER_TOO_LONG = "::too-long::"
 AREA_ACTION = "area_pick"  # the area typeahead, when there are more areas than a menu lists
 STATIC_OPTIONS = 100  # Slack's limit for a static select's options
 
@@ -85,7 +88,12 @@ def _text_input(
 
 
 def customer_option(name: str, *, new: bool = False) -> dict[str, Any]:
-    """One choice of the customer typeahead: its value is the name itself (Slack keeps 150 characters)."""
+    """One choice of the customer typeahead: its value is the name itself (Slack keeps 150 characters).
+    A new name longer than that is offered as what it is, too long, rather than cut short."""
+    if new and len(name) > CUSTOMER_OPTION_LIMIT:
+        return _option(
+            CUSTOMER_TOO_LONG, f"Too long ({len(name)} characters): keep it under {CUSTOMER_OPTION_LIMIT}"
+        )
     label = f"New customer: {name}" if new else name
     return _option(clip(name, CUSTOMER_OPTION_LIMIT), label)
 

@@ -321,3 +321,18 @@ def test_the_first_request_in_an_area_brings_its_how_i_work_card_once(bolt, seed
     # Their Home was refreshed with what they logged.
     homes = [c.args for c in fake.calls_to("views.publish") if c.args["user_id"] == "UDEE"]
     assert homes and "Dark mode for dashboards" in json.dumps(homes[-1]["view"], ensure_ascii=False)
+
+
+def test_a_new_customer_name_too_long_for_slack_is_refused_not_cut(bolt, seeded):
+    from handlers.views.request_modal_builder import CUSTOMER_TOO_LONG
+
+    d = bolt.driver
+    d.command("UBO", "/request", "Scheduled exports")
+    form = d.last_view()
+    long_name = "Globex International Holdings " * 7  # 210 characters: more than an option's value keeps
+    offered = d.suggest("UBO", form, "customer", long_name)[-1]
+    assert offered["value"] == CUSTOMER_TOO_LONG and "Too long" in offered["text"]["text"]
+    reply = d.submit("UBO", form, {"customer": CUSTOMER_TOO_LONG, "area": str(seeded["area"])})
+    assert reply.json["response_action"] == "errors" and "150 characters" in reply.json["errors"]["customer"]
+    with Session(bolt.deps.engine) as s:
+        assert all(o.text != "Scheduled exports" for o in s.exec(select(Occurrence)).all())
