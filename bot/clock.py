@@ -33,7 +33,7 @@ from handlers.digest_builder import (
 )
 from handlers.home.agenda import partnership_blocks
 from storage import digest as digest_store
-from storage import handled, outbox, schedule
+from storage import handled, health, outbox, schedule
 from storage.db import PATIENT, session_scope
 from storage.models import OneOnOne, Person, utcnow
 
@@ -265,10 +265,21 @@ def prune_handled(deps: Deps, now: datetime, every: timedelta = timedelta(hours=
 def _tick(deps: Deps) -> None:
     try:
         now = utcnow()
-        run_due(deps, now)
+        beat(deps, now)
+        queued = run_due(deps, now)
         prune_handled(deps, now)
+        log.info(
+            "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}
+        )
     except Exception:  # a database hiccup must not stop the heartbeat; the next minute catches up
         log.exception("clock run failed; trying again next minute")
+
+
+def beat(deps: Deps, now: datetime) -> None:
+    """Stored first, so /healthz sees the clock alive even while a long run is under way; a tick that
+    never comes shows there as the heartbeat's age."""
+    with session_scope(deps.engine) as session:
+        health.beat(session=session, clock_id=clock_id(deps), now=now)
 
 
 def _add_job(scheduler: Any, deps: Deps) -> None:
@@ -305,7 +316,9 @@ def main(argv: list[str], settings: Any) -> int:
     setup_logging()
     deps = build_deps(settings, start_worker=True, with_matcher=False, patience=PATIENT)
     if args.once:
-        queued = run_due(deps, utcnow())
+        now = utcnow()
+        beat(deps, now)
+        queued = run_due(deps, now)
         if deps.worker is not None:
             deps.worker.drain()
             deps.worker.stop()

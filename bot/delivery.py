@@ -40,6 +40,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from storage import outbox
 from storage.db import session_scope
 from storage.models import Outbox, utcnow
@@ -313,7 +314,7 @@ class DeliveryWorker:
             log.warning("outbox %s: posted, but the claim had been taken over meanwhile", row.key)
             self._count("taken_over_after_post")
             return None
-        self._count("sent")
+        self._count("sent", row.kind)
         return None
 
     def _lease_for(self, calls: int) -> timedelta:
@@ -510,9 +511,10 @@ class DeliveryWorker:
                 return None
         return utcnow() + timedelta(seconds=left)
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str, kind: str = "") -> None:
         with self._state_lock:
             self.stats[what] += 1
+        metrics.outbox_event(what, kind)
 
     # -- background thread ---------------------------------------------------------------------
     def kick(self) -> None:
