@@ -23,6 +23,7 @@ from handlers.common import Deps
 from handlers.installation import CONTEXT_KEY as INSTALLATION
 from handlers.installation import USER_TEAM_KEY as USER_TEAM
 from handlers.installation import installation_of, user_team
+from handlers.lifecycle import resume_if_parked
 from handlers.text import quote
 from handlers.values import ForgedValue
 from storage import handled
@@ -135,6 +136,7 @@ def create_app(
             body, context.authorize_result, context.team_id or "", context.enterprise_id or ""
         )
         context[USER_TEAM] = user_team(body)
+        resume_if_parked(deps, context[INSTALLATION], body)
         next()
 
     def rate_limit_notice(body: dict, next: Any) -> BoltResponse | None:  # noqa: A002 (Bolt's name)

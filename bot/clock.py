@@ -33,7 +33,7 @@ from handlers.digest_builder import (
 )
 from handlers.home.agenda import partnership_blocks
 from storage import digest as digest_store
-from storage import handled, health, outbox, schedule
+from storage import handled, health, lifecycle, outbox, schedule
 from storage.db import PATIENT, session_scope
 from storage.models import OneOnOne, Person, utcnow
 
@@ -67,7 +67,9 @@ def run_due(deps: Deps, now: datetime | None = None) -> int:
     # Plain rows, not ORM objects: this runs every minute in every clock, mostly finding nothing to do.
     with session_scope(deps.engine) as session:
         pms = session.exec(
-            select(*PM_COLUMNS).where(Person.is_pm.is_(True), Person.digest_cadence != "off")
+            select(*PM_COLUMNS).where(
+                Person.is_pm.is_(True), Person.digest_cadence != "off", Person.deactivated.is_(False)
+            )
         ).all()
         meetings = session.exec(select(*MEETING_COLUMNS).where(OneOnOne.active.is_(True))).all()
         zones = {p.id: p.tz for p in pms}
@@ -261,6 +263,21 @@ def prune_handled(deps: Deps, now: datetime, every: timedelta = timedelta(hours=
     return deleted
 
 
+def drop_old_text(deps: Deps, now: datetime, every: timedelta = timedelta(hours=1)) -> int:
+    """PARTNERBOT_RETENTION_DAYS: what people wrote in requests logged longer ago is emptied, at most once
+    an hour per clock. Returns how many occurrences were emptied."""
+    days = deps.settings.retention_days
+    last = deps.extras.get("text_dropped_at")
+    if not days or (last is not None and now - last < every):
+        return 0
+    with session_scope(deps.engine) as session:
+        dropped = lifecycle.drop_old_text(session=session, days=days, now=now)
+    deps.extras["text_dropped_at"] = now
+    if dropped:
+        log.info("emptied the words of %s request occurrence(s) older than %s days", dropped, days)
+    return dropped
+
+
 # -- the heartbeat -------------------------------------------------------------------------------
 def _tick(deps: Deps) -> None:
     try:
@@ -268,6 +285,7 @@ def _tick(deps: Deps) -> None:
         beat(deps, now)
         queued = run_due(deps, now)
         prune_handled(deps, now)
+        drop_old_text(deps, now)
         log.info(
             "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}
         )

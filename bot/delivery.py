@@ -41,9 +41,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import metrics
-from storage import outbox
+from storage import lifecycle, outbox
 from storage.db import session_scope
-from storage.models import Outbox, utcnow
+from storage.models import Outbox, Workspace, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ PERMANENT = {
     "invalid_arguments",
     "restricted_action",
 }
+# The app is no longer in the workspace (uninstalled, tokens revoked): the workspace's sends are parked until
+# it is back, as when Slack's app_uninstalled event says so (which may come later, or not reach us).
+APP_GONE = {"token_revoked", "account_inactive", "invalid_auth", "not_authed", "team_not_found"}
 TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 # Errors worth trying the person's DM for, when the message was meant for a channel or thread.
 FALLBACK_ERRORS = {
@@ -158,6 +161,9 @@ class DeliveryWorker:
             else None
         )
         self._blocked: dict[str, float] = {}  # channel -> time.monotonic() until which Slack said wait
+        # Workspaces parked during this batch: their rows still claimed in it are not sent (they are
+        # parked in the database already; a lease still running spares _confirm a look there).
+        self._gone: set[int] = set()
         self._state_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -194,6 +200,7 @@ class DeliveryWorker:
                 )
             if not rows:
                 return 0
+            self._gone.clear()
             # One channel's messages go in order, one at a time; different channels go in parallel.
             groups: dict[str, list[Outbox]] = {}
             for row in rows:
@@ -250,6 +257,8 @@ class DeliveryWorker:
     # -- sending one row -----------------------------------------------------------------------
     def _send(self, row: Outbox) -> datetime | None:
         """Send one row. Returns when its channel may be posted to again if Slack rate-limited it."""
+        if row.workspace_id in self._gone:
+            return None
         args = json.loads(row.payload)
         channel = str(args.get("channel") or "")
         blocked = self._blocked_until(channel)
@@ -402,6 +411,15 @@ class DeliveryWorker:
             self._retry(row, backoff(row.attempts), f"HTTP {status} {error}".strip(), uncertain=True)
             self._count("server_errors")
             return None
+        if error in APP_GONE and row.workspace_id is not None:
+            with self._session() as session:
+                workspace = session.get(Workspace, row.workspace_id)
+                if workspace is not None:
+                    self._gone.add(workspace.id)
+                    parked = lifecycle.park(session=session, workspace=workspace, reason=error)
+                    log.warning("outbox %s: Slack said %s; parked %s message(s)", row.key, error, parked)
+                    self._count("parked")
+                    return None
         channel = str(args.get("channel") or "")
         if (
             error in FALLBACK_ERRORS

@@ -45,6 +45,8 @@ class Settings:
     # Whether people from another organisation (Slack Connect) see this organisation's other requests: the
     # "Same thing?" step, where a request stands, /requests. Off: they log requests and see only their own.
     external_see_requests: bool = False
+    # Days after which what people wrote in a logged request is dropped (counts stay); None keeps it.
+    retention_days: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +69,11 @@ class Settings:
         except ValueError:
             raise SettingsError(f"FOLLOWUP_DELAY_MINUTES must be a number, got {delay_text!r}") from None
         admins = tuple(a.strip() for a in env.get("PARTNERBOT_ADMINS", "").split(",") if a.strip())
+        retention_text = env.get("PARTNERBOT_RETENTION_DAYS", "").strip()
+        if retention_text and not (retention_text.isdigit() and int(retention_text) > 0):
+            raise SettingsError(
+                f"PARTNERBOT_RETENTION_DAYS must be a whole number of days (or unset), got {retention_text!r}"
+            )
         database_url = env.get("DATABASE_URL", "").strip() or SQLITE_DEFAULT
         try:
             database_url = check_url(database_url)
@@ -87,6 +94,7 @@ class Settings:
             not in ("0", "false", "no", "off"),
             external_see_requests=env.get("PARTNERBOT_EXTERNAL_SEE_REQUESTS", "0").strip().lower()
             in ("1", "true", "yes", "on"),
+            retention_days=int(retention_text) if retention_text else None,
         )
 
     @property
