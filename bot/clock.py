@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import select
 
+from bot.oauth import acting_as
 from handlers.common import Deps
 from handlers.digest_builder import (
     QUESTIONS_PER_AGENDA,
@@ -202,7 +203,9 @@ def queue_agenda(
         stakeholder = session.get(Person, meeting.stakeholder_id)
     if pm is None or stakeholder is None:
         return False
-    channel = group_dm(deps, meeting, pm, stakeholder)
+    token = deps.tokens.for_workspace(meeting.workspace_id) if deps.tokens else ""
+    with acting_as(token):
+        channel = group_dm(deps, meeting, pm, stakeholder)
     with session_scope(deps.engine) as session:
         current = session.get(OneOnOne, meeting.id)
         if current is None or not current.active or current.next_meeting != due.period:

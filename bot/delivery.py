@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import metrics
+from bot.oauth import RoutedWebClient, acting_as
 from storage import lifecycle, outbox
 from storage.db import session_scope
 from storage.models import Outbox, Workspace, utcnow
@@ -122,7 +123,7 @@ def posting_client(client: WebClient, timeout: float = POST_TIMEOUT) -> WebClien
     """The same Slack client without the SDK's automatic re-send on connection errors: a re-send of a
     message Slack already took would be a duplicate. Retries are the outbox's job. A short timeout
     bounds how long a row's lease must last."""
-    return WebClient(
+    return RoutedWebClient(
         token=client.token,
         base_url=client.base_url,
         timeout=min(client.timeout, timeout) if client.timeout else timeout,
@@ -143,11 +144,14 @@ class DeliveryWorker:
         lease: timedelta | None = None,
         post_timeout: float = POST_TIMEOUT,
         settle: timedelta = SETTLE,
+        token_for: Callable[[int | None], str] | None = None,
     ) -> None:
         """`lease`: how long a claimed batch waits for its turn before another worker may take rows
         over; `post_timeout` and `settle` size each row's own lease (see _lease_for)."""
         self.engine = engine
         self.client = posting_client(client, post_timeout)
+        # A row's workspace -> the bot token to send it with (one per installation in an OAuth install).
+        self.token_for = token_for
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
         self.concurrency = max(1, concurrency)
         self.batch = batch or max(20, 4 * self.concurrency)
@@ -243,7 +247,8 @@ class DeliveryWorker:
     def _send_group(self, rows: list[Outbox]) -> None:
         for i, row in enumerate(rows):
             try:
-                wait_until = self._send(row)
+                with acting_as(self.token_for(row.workspace_id) if self.token_for else ""):
+                    wait_until = self._send(row)
             except Exception as e:  # a bug or the database: never leave the row claimed until stale
                 log.exception("outbox %s: unexpected failure", row.key)
                 self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
@@ -607,15 +612,18 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         settings = Settings.from_env()
-        settings.require("SLACK_BOT_TOKEN")
+        settings.require_bot_token()
     except SettingsError as e:
         print(f"partnerbot: {e}", file=sys.stderr)
         return 2
     engine = make_engine(settings.database_url)
     migrate(engine)
+    from bot.oauth import Tokens
+
     worker = DeliveryWorker(
         engine=engine,
         client=make_client(settings),
+        token_for=Tokens(settings, engine).for_workspace,
         worker_id=os.environ.get("WORKER_ID") or None,
         concurrency=args.concurrency,
         **timings_from_env(os.environ),

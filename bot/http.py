@@ -1,4 +1,5 @@
-"""HTTP mode: a WSGI app for gunicorn serving Slack at POST /slack/events, GET /healthz and GET /metrics."""
+"""HTTP mode: a WSGI app for gunicorn serving Slack at POST /slack/events, GET /healthz and GET /metrics, and
+with the OAuth install (bot/oauth.py) GET /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot import metrics
 from bot.app import create_app
+from bot.oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.settings import Settings
 from bot.signing import signature_problem
 from storage import handled, health
@@ -104,6 +106,9 @@ class PartnerbotWSGI:
             data, content_type = metrics.exposition()
             start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
             return [data]
+        if path in (INSTALL_PATH, REDIRECT_PATH) and method == "GET" and self.app.oauth_flow is not None:
+            # "Add to Slack" and Slack's redirect back: Bolt's OAuthFlow (state checked against its cookie).
+            return self.slack(environ, start_response)
         if path != "/slack/events":
             return _json(start_response, "404 Not Found", {"error": "not found"})
         if method != "POST":
@@ -156,5 +161,5 @@ def create_wsgi_app(settings: Settings | None = None) -> PartnerbotWSGI:
     setup_logging()
     metrics.prepare_multiprocess_dir()
     settings = settings or Settings.from_env()
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    settings.require_bot_token("SLACK_SIGNING_SECRET")
     return PartnerbotWSGI(create_app(settings))

@@ -45,6 +45,13 @@ def _park(context: BoltContext, reason: str) -> None:
     with session_scope(deps.engine) as session:
         workspace = workspace_of(session, context)
         parked = lifecycle.park(session=session, workspace=workspace, reason=reason)
+    store = getattr(deps.tokens, "store", None)
+    if store is not None:  # the OAuth install: the installation's tokens are no use any more
+        enterprise, team = workspace.enterprise_id or None, workspace.team_id or None
+        if reason == "app_uninstalled":
+            store.delete_all(enterprise_id=enterprise, team_id=team)
+        else:
+            store.delete_bot(enterprise_id=enterprise, team_id=team)
     log.warning(
         "%s: parked %s outbox message(s) of workspace %s until the app is back",
         reason,

@@ -36,6 +36,7 @@ from slack_bolt.util.utils import get_arg_names_of_callable
 from sqlalchemy.engine import Engine
 
 from bot import metrics
+from bot.oauth import acting_as
 from handlers.installation import installation
 from storage import handled
 from storage.db import session_scope
@@ -121,7 +122,10 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
         started = time.perf_counter()
         outcome = "failed"
         try:
-            result = claim_and_run(request, response, logger)
+            # The payload's installation's token for every call the listener makes through deps.client
+            # (bot/oauth.py; with one SLACK_BOT_TOKEN the client carries it already).
+            with acting_as(request.context.bot_token or ""):
+                result = claim_and_run(request, response, logger)
             claim = request.context.get(CLAIM)
             outcome = "done" if claim in (WON, None) else claim
             return result
@@ -237,7 +241,9 @@ def after_claim(lazy: Callable[..., Any]) -> Callable[..., Any]:
             this_func=lazy,
             next_keys_required=False,
         )
-        return lazy(**kwargs)
+        # Its own thread: the payload's installation's token is named again for its calls to Slack.
+        with acting_as(request.context.bot_token or ""):
+            return lazy(**kwargs)
 
     run_after_claim.__name__ = getattr(lazy, "__name__", "lazy")
     run_after_claim.__qualname__ = getattr(lazy, "__qualname__", run_after_claim.__name__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -343,3 +345,14 @@ class ClockHeartbeat(SQLModel, table=True):
     clock_id: str = Field(max_length=128, unique=True)
     beat_at: datetime = Field(default_factory=utcnow, index=True)
     started_at: datetime = Field(default_factory=utcnow)
+
+
+# The OAuth install's stores (0015): slack-sdk's SQLAlchemy installation and state stores read and write
+# these. Declared here as the SDK defines them, so the migrations are checked against them like every table.
+SLACK_INSTALLATIONS = SQLAlchemyInstallationStore.build_installations_table(
+    SQLModel.metadata, "slack_installations"
+)
+SLACK_BOTS = SQLAlchemyInstallationStore.build_bots_table(SQLModel.metadata, "slack_bots")
+SLACK_OAUTH_STATES = SQLAlchemyOAuthStateStore.build_oauth_states_table(
+    SQLModel.metadata, "slack_oauth_states"
+)
