@@ -5,6 +5,7 @@ changing (name, time zone, deactivation; a deactivated PM's areas are flagged to
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -45,6 +46,7 @@ def _park(context: BoltContext, reason: str) -> None:
     with session_scope(deps.engine) as session:
         workspace = workspace_of(session, context)
         parked = lifecycle.park(session=session, workspace=workspace, reason=reason)
+    deps.extras.pop(PARKED_CACHE, None)
     store = getattr(deps.tokens, "store", None)
     if store is not None:  # the OAuth install: the installation's tokens are no use any more
         enterprise, team = workspace.enterprise_id or None, workspace.team_id or None
@@ -62,12 +64,16 @@ def _park(context: BoltContext, reason: str) -> None:
 
 
 def resume_if_parked(deps: Any, install: Installation, body: dict[str, Any]) -> None:
-    """A verified payload from a parked workspace means the app is installed there again. Never fails the
-    payload: a database hiccup only delays the resumption to the next one."""
+    """A verified payload from a parked workspace means the app is installed there again. The parked
+    workspaces are read at most every PARKED_REFRESH_S per process (every payload passes here), so a
+    workspace parked by another process resumes within that time. Never fails the payload: a database
+    hiccup only delays the resumption to a later one."""
     event = body.get("event")
     if isinstance(event, dict) and event.get("type") in GONE_EVENTS:
         return
     try:
+        if (install.team_id, install.enterprise_id) not in _parked_keys(deps):
+            return
         with session_scope(deps.engine) as session:
             workspace = lifecycle.parked_workspace(
                 session=session, team_id=install.team_id, enterprise_id=install.enterprise_id
@@ -75,10 +81,25 @@ def resume_if_parked(deps: Any, install: Installation, body: dict[str, Any]) -> 
             if workspace is None:
                 return
             resumed = lifecycle.resume(session=session, workspace=workspace)
+        deps.extras.pop(PARKED_CACHE, None)
         log.info("the app is back in %s: %s outbox message(s) resumed", install.key, resumed)
         deps.kick()
     except Exception:
         log.warning("could not check whether %s was parked", install.key, exc_info=True)
+
+
+PARKED_CACHE = "parked_workspaces"
+PARKED_REFRESH_S = 30.0
+
+
+def _parked_keys(deps: Any) -> set[tuple[str, str]]:
+    cached = deps.extras.get(PARKED_CACHE)
+    if cached is not None and time.monotonic() < cached[0]:
+        return cached[1]
+    with session_scope(deps.engine) as session:
+        keys = lifecycle.parked_keys(session=session)
+    deps.extras[PARKED_CACHE] = (time.monotonic() + PARKED_REFRESH_S, keys)
+    return keys
 
 
 def user_change(ack: Ack, event: dict[str, Any], context: BoltContext) -> None:

@@ -73,6 +73,14 @@ def parked_workspace(*, session: Session, team_id: str, enterprise_id: str = "")
     ).first()
 
 
+def parked_keys(*, session: Session) -> set[tuple[str, str]]:
+    """(team_id, enterprise_id) of every parked workspace."""
+    rows = session.exec(
+        select(Workspace.team_id, Workspace.enterprise_id).where(Workspace.parked_at.is_not(None))
+    ).all()
+    return {(team, enterprise) for team, enterprise in rows}
+
+
 # -- profile changes -----------------------------------------------------------------------------
 def refresh_person(
     *, session: Session, person: Person, name: str, tz: str, deleted: bool
