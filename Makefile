@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-embeddings run test test-future fuzz stress lint bench
+.PHONY: install install-embeddings requirements run test test-future fuzz stress lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,3 +51,8 @@ bench:
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# requirements.txt (Heroku, the Dockerfile) from pyproject.toml's dependencies, pinned; run after changing them.
+requirements: install
+	CUSTOM_COMPILE_COMMAND="make requirements" $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url \
+		--no-emit-find-links --no-emit-trusted-host --output-file=requirements.txt pyproject.toml

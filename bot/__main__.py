@@ -33,6 +33,8 @@ USAGE = (
 def choose_mode(settings: Settings) -> str:
     if settings.app_token:
         return "socket"
+    if settings.oauth and settings.signing_secret:
+        return "http"
     if settings.bot_token:
         if not settings.signing_secret:
             raise SettingsError(
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_socket_mode(settings)
         if mode == "clock":
             if "-h" not in argv and "--help" not in argv:
-                settings.require("SLACK_BOT_TOKEN")  # the clock only exists to send
+                settings.require_bot_token()  # the clock only exists to send
                 check_database(settings)
             from bot.clock import main as clock_main
 
@@ -102,11 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="python -m bot http", description=MODES["http"])
         parser.add_argument("--workers", default=os.environ.get("WEB_CONCURRENCY", "2"))
         args = parser.parse_args(argv)
-        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        settings.require_bot_token("SLACK_SIGNING_SECRET")
         # Checked here, once, so a wrong token or an unreachable database is one clear line rather than
         # a traceback from every gunicorn worker.
         check_database(settings)
-        check_token(settings)
+        if settings.bot_token:  # an OAuth install's tokens are checked per installation as they are used
+            check_token(settings)
         cmd = [
             sys.executable,
             "-m",

@@ -16,6 +16,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from sqlalchemy.engine import Engine
 
 from bot.delivery import DeliveryWorker
+from bot.oauth import RoutedWebClient, Tokens, acting_as, oauth_settings
 from bot.outage import answer_outage
 from bot.settings import WHERE_TO_GET, Settings, SettingsError
 from handlers import register_listeners
@@ -23,6 +24,7 @@ from handlers.common import Deps
 from handlers.installation import CONTEXT_KEY as INSTALLATION
 from handlers.installation import USER_TEAM_KEY as USER_TEAM
 from handlers.installation import installation_of, user_team
+from handlers.lifecycle import resume_if_parked
 from handlers.text import quote
 from handlers.values import ForgedValue
 from storage import handled
@@ -62,7 +64,7 @@ class ShortRateLimitRetry(RateLimitErrorRetryHandler):
 def make_client(settings: Settings) -> WebClient:
     """The listeners' client: the SDK's default retry on connection errors, plus one on rate limits.
     (The delivery worker builds its own without either: re-sending is the outbox's decision.)"""
-    return WebClient(
+    return RoutedWebClient(
         token=settings.bot_token or None,
         base_url=settings.slack_api_url,
         retry_handlers=[*default_retry_handlers(), ShortRateLimitRetry(max_retry_count=1)],
@@ -84,14 +86,14 @@ def build_deps(
     if run_migrations:
         migrate(engine)
     client = make_client(settings)
-    deps = Deps(settings=settings, engine=engine, client=client)
+    deps = Deps(settings=settings, engine=engine, client=client, tokens=Tokens(settings, engine))
     if with_matcher:
         # Imported here: the embedding backend may pull in PyTorch, which only a running bot should pay for.
         from matching.live import MatchIndex
 
         deps.matcher = MatchIndex(prefer_embeddings=settings.prefer_embeddings)
         deps.matcher.warm_up(engine)
-    deps.worker = DeliveryWorker(engine=engine, client=client)
+    deps.worker = DeliveryWorker(engine=engine, client=client, token_for=deps.tokens.for_workspace)
     if settings.delivery_worker if start_worker is None else start_worker:
         deps.worker.start()
     return deps
@@ -111,6 +113,10 @@ def create_app(
     Every verified payload gets a 200, also one nothing here handles (`raise_error_for_unhandled_request`
     routes it to on_error): Slack disables the event subscriptions of apps that fail deliveries."""
     deps = deps or build_deps(settings)
+    # One installation (SLACK_BOT_TOKEN), or the OAuth install's, each payload with its own (bot/oauth.py).
+    per_installation = (
+        {"oauth_settings": oauth_settings(settings, deps.tokens)} if settings.oauth and deps.tokens else {}
+    )
     try:
         app = App(
             # The token travels with the client (whose base_url may point at a fake Slack).
@@ -120,6 +126,7 @@ def create_app(
             name="partnerbot",
             process_before_response=process_before_response,
             raise_error_for_unhandled_request=True,
+            **per_installation,
         )
     except BoltError as e:  # auth.test refused the token: revoked, from another app, or mistyped
         raise SettingsError(
@@ -135,6 +142,7 @@ def create_app(
             body, context.authorize_result, context.team_id or "", context.enterprise_id or ""
         )
         context[USER_TEAM] = user_team(body)
+        resume_if_parked(deps, context[INSTALLATION], body)
         next()
 
     def rate_limit_notice(body: dict, next: Any) -> BoltResponse | None:  # noqa: A002 (Bolt's name)
@@ -152,6 +160,13 @@ def create_app(
 
     @app.error
     def on_error(
+        error: Exception, body: dict, context: BoltContext, request: Any, logger: logging.Logger
+    ) -> BoltResponse:
+        # The apology goes out with the payload's installation's token, like the listener's own calls.
+        with acting_as(context.bot_token or ""):
+            return answer_error(error, body, context, request, logger)
+
+    def answer_error(
         error: Exception, body: dict, context: BoltContext, request: Any, logger: logging.Logger
     ) -> BoltResponse:
         """Slack never gets a 5xx for a genuine payload: the person hears what went wrong (their text

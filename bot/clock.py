@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import select
 
+from bot.oauth import acting_as
 from handlers.charts import area_chart
 from handlers.common import Deps
 from handlers.digest_builder import (
@@ -35,7 +36,7 @@ from handlers.digest_builder import (
 )
 from handlers.home.agenda import partnership_blocks
 from storage import digest as digest_store
-from storage import handled, outbox, schedule
+from storage import handled, health, lifecycle, outbox, schedule
 from storage.db import PATIENT, session_scope
 from storage.models import OneOnOne, Person, utcnow
 
@@ -69,7 +70,9 @@ def run_due(deps: Deps, now: datetime | None = None) -> int:
     # Plain rows, not ORM objects: this runs every minute in every clock, mostly finding nothing to do.
     with session_scope(deps.engine) as session:
         pms = session.exec(
-            select(*PM_COLUMNS).where(Person.is_pm.is_(True), Person.digest_cadence != "off")
+            select(*PM_COLUMNS).where(
+                Person.is_pm.is_(True), Person.digest_cadence != "off", Person.deactivated.is_(False)
+            )
         ).all()
         meetings = session.exec(select(*MEETING_COLUMNS).where(OneOnOne.active.is_(True))).all()
         zones = {p.id: p.tz for p in pms}
@@ -218,7 +221,9 @@ def queue_agenda(
         stakeholder = session.get(Person, meeting.stakeholder_id)
     if pm is None or stakeholder is None:
         return False
-    channel = group_dm(deps, meeting, pm, stakeholder)
+    token = deps.tokens.for_workspace(meeting.workspace_id) if deps.tokens else ""
+    with acting_as(token):
+        channel = group_dm(deps, meeting, pm, stakeholder)
     with session_scope(deps.engine) as session:
         current = session.get(OneOnOne, meeting.id)
         if current is None or not current.active or current.next_meeting != due.period:
@@ -279,14 +284,41 @@ def prune_handled(deps: Deps, now: datetime, every: timedelta = timedelta(hours=
     return deleted
 
 
+def drop_old_text(deps: Deps, now: datetime, every: timedelta = timedelta(hours=1)) -> int:
+    """PARTNERBOT_RETENTION_DAYS: what people wrote in requests logged longer ago is emptied, at most once
+    an hour per clock. Returns how many occurrences were emptied."""
+    days = deps.settings.retention_days
+    last = deps.extras.get("text_dropped_at")
+    if not days or (last is not None and now - last < every):
+        return 0
+    with session_scope(deps.engine) as session:
+        dropped = lifecycle.drop_old_text(session=session, days=days, now=now)
+    deps.extras["text_dropped_at"] = now
+    if dropped:
+        log.info("emptied the words of %s request occurrence(s) older than %s days", dropped, days)
+    return dropped
+
+
 # -- the heartbeat -------------------------------------------------------------------------------
 def _tick(deps: Deps) -> None:
     try:
         now = utcnow()
-        run_due(deps, now)
+        beat(deps, now)
+        queued = run_due(deps, now)
         prune_handled(deps, now)
+        drop_old_text(deps, now)
+        log.info(
+            "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}
+        )
     except Exception:  # a database hiccup must not stop the heartbeat; the next minute catches up
         log.exception("clock run failed; trying again next minute")
+
+
+def beat(deps: Deps, now: datetime) -> None:
+    """Stored first, so /healthz sees the clock alive even while a long run is under way; a tick that
+    never comes shows there as the heartbeat's age."""
+    with session_scope(deps.engine) as session:
+        health.beat(session=session, clock_id=clock_id(deps), now=now)
 
 
 def _add_job(scheduler: Any, deps: Deps) -> None:
@@ -323,7 +355,9 @@ def main(argv: list[str], settings: Any) -> int:
     setup_logging()
     deps = build_deps(settings, start_worker=True, with_matcher=False, patience=PATIENT)
     if args.once:
-        queued = run_due(deps, utcnow())
+        now = utcnow()
+        beat(deps, now)
+        queued = run_due(deps, now)
         if deps.worker is not None:
             deps.worker.drain()
             deps.worker.stop()

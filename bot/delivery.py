@@ -40,9 +40,11 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from storage import outbox
+from bot import metrics
+from bot.oauth import RoutedWebClient, acting_as
+from storage import lifecycle, outbox
 from storage.db import session_scope
-from storage.models import Outbox, utcnow
+from storage.models import Outbox, Workspace, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ PERMANENT = {
     "invalid_arguments",
     "restricted_action",
 }
+# The app is no longer in the workspace (uninstalled, tokens revoked): the workspace's sends are parked until
+# it is back, as when Slack's app_uninstalled event says so (which may come later, or not reach us).
+APP_GONE = {"token_revoked", "account_inactive", "invalid_auth", "not_authed", "team_not_found"}
 TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 # Errors worth trying the person's DM for, when the message was meant for a channel or thread.
 FALLBACK_ERRORS = {
@@ -118,7 +123,7 @@ def posting_client(client: WebClient, timeout: float = POST_TIMEOUT) -> WebClien
     """The same Slack client without the SDK's automatic re-send on connection errors: a re-send of a
     message Slack already took would be a duplicate. Retries are the outbox's job. A short timeout
     bounds how long a row's lease must last."""
-    return WebClient(
+    return RoutedWebClient(
         token=client.token,
         base_url=client.base_url,
         timeout=min(client.timeout, timeout) if client.timeout else timeout,
@@ -139,11 +144,14 @@ class DeliveryWorker:
         lease: timedelta | None = None,
         post_timeout: float = POST_TIMEOUT,
         settle: timedelta = SETTLE,
+        token_for: Callable[[int | None], str] | None = None,
     ) -> None:
         """`lease`: how long a claimed batch waits for its turn before another worker may take rows
         over; `post_timeout` and `settle` size each row's own lease (see _lease_for)."""
         self.engine = engine
         self.client = posting_client(client, post_timeout)
+        # A row's workspace -> the bot token to send it with (one per installation in an OAuth install).
+        self.token_for = token_for
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
         self.concurrency = max(1, concurrency)
         self.batch = batch or max(20, 4 * self.concurrency)
@@ -157,6 +165,9 @@ class DeliveryWorker:
             else None
         )
         self._blocked: dict[str, float] = {}  # channel -> time.monotonic() until which Slack said wait
+        # Workspaces parked during this batch: their rows still claimed in it are not sent (they are
+        # parked in the database already; a lease still running spares _confirm a look there).
+        self._gone: set[int] = set()
         self._state_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -193,6 +204,7 @@ class DeliveryWorker:
                 )
             if not rows:
                 return 0
+            self._gone.clear()
             # One channel's messages go in order, one at a time; different channels go in parallel.
             groups: dict[str, list[Outbox]] = {}
             for row in rows:
@@ -235,7 +247,8 @@ class DeliveryWorker:
     def _send_group(self, rows: list[Outbox]) -> None:
         for i, row in enumerate(rows):
             try:
-                wait_until = self._send(row)
+                with acting_as(self.token_for(row.workspace_id) if self.token_for else ""):
+                    wait_until = self._send(row)
             except Exception as e:  # a bug or the database: never leave the row claimed until stale
                 log.exception("outbox %s: unexpected failure", row.key)
                 self._retry(row, backoff(row.attempts), f"{type(e).__name__}: {e}", uncertain=True)
@@ -249,6 +262,8 @@ class DeliveryWorker:
     # -- sending one row -----------------------------------------------------------------------
     def _send(self, row: Outbox) -> datetime | None:
         """Send one row. Returns when its channel may be posted to again if Slack rate-limited it."""
+        if row.workspace_id in self._gone:
+            return None
         args = json.loads(row.payload)
         channel = str(args.get("channel") or "")
         blocked = self._blocked_until(channel)
@@ -313,7 +328,7 @@ class DeliveryWorker:
             log.warning("outbox %s: posted, but the claim had been taken over meanwhile", row.key)
             self._count("taken_over_after_post")
             return None
-        self._count("sent")
+        self._count("sent", row.kind)
         return None
 
     def _lease_for(self, calls: int) -> timedelta:
@@ -401,6 +416,15 @@ class DeliveryWorker:
             self._retry(row, backoff(row.attempts), f"HTTP {status} {error}".strip(), uncertain=True)
             self._count("server_errors")
             return None
+        if error in APP_GONE and row.workspace_id is not None:
+            with self._session() as session:
+                workspace = session.get(Workspace, row.workspace_id)
+                if workspace is not None:
+                    self._gone.add(workspace.id)
+                    parked = lifecycle.park(session=session, workspace=workspace, reason=error)
+                    log.warning("outbox %s: Slack said %s; parked %s message(s)", row.key, error, parked)
+                    self._count("parked")
+                    return None
         channel = str(args.get("channel") or "")
         if (
             error in FALLBACK_ERRORS
@@ -510,9 +534,10 @@ class DeliveryWorker:
                 return None
         return utcnow() + timedelta(seconds=left)
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str, kind: str = "") -> None:
         with self._state_lock:
             self.stats[what] += 1
+        metrics.outbox_event(what, kind)
 
     # -- background thread ---------------------------------------------------------------------
     def kick(self) -> None:
@@ -587,15 +612,18 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         settings = Settings.from_env()
-        settings.require("SLACK_BOT_TOKEN")
+        settings.require_bot_token()
     except SettingsError as e:
         print(f"partnerbot: {e}", file=sys.stderr)
         return 2
     engine = make_engine(settings.database_url)
     migrate(engine)
+    from bot.oauth import Tokens
+
     worker = DeliveryWorker(
         engine=engine,
         client=make_client(settings),
+        token_for=Tokens(settings, engine).for_workspace,
         worker_id=os.environ.get("WORKER_ID") or None,
         concurrency=args.concurrency,
         **timings_from_env(os.environ),

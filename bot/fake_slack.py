@@ -6,6 +6,7 @@ also misbehave on purpose (HTTP 429 with Retry-After, 5xx, per-channel rate limi
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -27,6 +28,8 @@ class Call:
     at: float
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    # The bearer token the call was made with ("" when none).
+    token: str = ""
 
     def text_blob(self) -> str:
         """Everything a user could read in this call, as one string."""
@@ -69,6 +72,11 @@ class FakeSlack:
         self.views: dict[str, dict[str, Any]] = {}
         # Files uploaded with files.uploadV2: id -> {"filename", "title", "data", "complete"}.
         self.files: dict[str, dict[str, Any]] = {}
+        # OAuth v2: codes Slack would hand the redirect (code -> the installation it grants), and the
+        # tokens it issued (access or refresh token -> that installation).
+        self.install_codes: dict[str, dict[str, Any]] = {}
+        self.issued: dict[str, dict[str, Any]] = {}
+        self.refresh_tokens: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -122,7 +130,15 @@ class FakeSlack:
                     method = parsed.path.strip("/")
                 if fake.delays.get(method):
                     time.sleep(fake.delays[method])
-                status, headers, body = fake.answer(method, args)
+                bearer = self.headers.get("Authorization", "")
+                token = (
+                    bearer[len("Bearer ") :] if bearer.startswith("Bearer ") else str(args.get("token") or "")
+                )
+                if bearer.startswith("Basic "):  # oauth.v2.access: the app's client id and secret
+                    client_id, _, secret = base64.b64decode(bearer[len("Basic ") :]).decode().partition(":")
+                    args.setdefault("client_id", client_id)
+                    args.setdefault("client_secret", secret)
+                status, headers, body = fake.answer(method, args, token)
                 if fake.post_response_delay and method == "chat.postMessage":
                     time.sleep(fake.post_response_delay)
                 data = json.dumps(body).encode("utf-8")
@@ -259,9 +275,12 @@ class FakeSlack:
             return self.dm_channel(channel)
         return channel
 
-    def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def answer(
+        self, method: str, args: dict[str, Any], token: str = ""
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
-            call = Call(method=method, args=args, at=time.time())
+            call = Call(method=method, args=args, at=time.time(), token=token)
+            self._current_token = token
             self.calls.append(call)
             for rule in self.failure_rules:
                 injected = rule(method, args)
@@ -295,7 +314,69 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{1_700_000_000 + next(self._ts)}.{next(self._ids):06d}"
 
+    # -- OAuth v2 ------------------------------------------------------------------------------
+    def add_install_code(
+        self,
+        code: str,
+        *,
+        team_id: str = "",
+        enterprise_id: str = "",
+        org_wide: bool = False,
+        installer: str = "U0INSTALLER",
+        expires_in: int = 43200,
+    ) -> None:
+        """What an admin's "Allow" in Slack's install page grants: the redirect carries `code`."""
+        self.install_codes[code] = {
+            "team_id": "" if org_wide else (team_id or self.team_id),
+            "enterprise_id": enterprise_id,
+            "org_wide": org_wide,
+            "installer": installer,
+            "expires_in": expires_in,
+        }
+
+    def _issue(self, grant: dict[str, Any]) -> dict[str, Any]:
+        n = next(self._ids)
+        access, refresh = f"xoxe.xoxb-1-fake{n}", f"xoxe-1-refresh{n}"
+        self.issued[access] = grant
+        self.refresh_tokens[refresh] = grant
+        return {"access_token": access, "refresh_token": refresh, "expires_in": grant["expires_in"]}
+
+    def _api_oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("client_id") or not args.get("client_secret"):
+            return {"ok": False, "error": "invalid_client_id"}
+        if args.get("grant_type") == "refresh_token":
+            grant = self.refresh_tokens.pop(str(args.get("refresh_token") or ""), None)
+            if grant is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            return {"ok": True, "token_type": "bot", **self._issue(grant)}
+        grant = self.install_codes.pop(str(args.get("code") or ""), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        enterprise = {"id": grant["enterprise_id"], "name": "Fake Grid"} if grant["enterprise_id"] else None
+        return {
+            "ok": True,
+            "app_id": "A0PARTNERBOT",
+            "token_type": "bot",
+            "scope": "commands,chat:write",
+            "bot_user_id": "UBOT",
+            "team": None if grant["org_wide"] else {"id": grant["team_id"], "name": "Fake"},
+            "enterprise": enterprise,
+            "is_enterprise_install": grant["org_wide"],
+            "authed_user": {"id": grant["installer"]},
+            **self._issue(grant),
+        }
+
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        grant = self.issued.get(getattr(self, "_current_token", ""))
+        if grant is not None:  # a token issued by the OAuth install: its own installation
+            answer = {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team": "Fake", "url": ""}
+            if grant["org_wide"]:
+                return answer | {
+                    "team_id": grant["enterprise_id"],
+                    "enterprise_id": grant["enterprise_id"],
+                    "is_enterprise_install": True,
+                }
+            return answer | {"team_id": grant["team_id"], "enterprise_id": grant["enterprise_id"] or None}
         answer = {
             "ok": True,
             "user_id": "UBOT",

@@ -29,6 +29,8 @@ def before_fork(deps: Any) -> None:
 def after_fork(deps: Any) -> None:
     """In each child, right after the fork."""
     deps.engine.dispose(close=False)  # drop (never close) anything pooled in the parent
-    deps.worker = DeliveryWorker(engine=deps.engine, client=deps.client)
+    deps.worker = DeliveryWorker(
+        engine=deps.engine, client=deps.client, token_for=deps.tokens.for_workspace if deps.tokens else None
+    )
     if deps.settings.delivery_worker:
         deps.worker.start()

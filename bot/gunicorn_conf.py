@@ -9,9 +9,22 @@ forking; each worker opens its own connections and starts its own delivery threa
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 preload_app = True
+
+# Each worker counts its metrics in files here, and /metrics adds them up (prometheus-client's multiprocess
+# mode). gunicorn puts it in the environment before it loads the app, so before prometheus-client reads it;
+# the app empties it when it is created (bot.http.create_wsgi_app).
+METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or f"/tmp/partnerbot-metrics-{os.getpid()}"
+raw_env = [f"PROMETHEUS_MULTIPROC_DIR={METRICS_DIR}"]
+
+
+def on_exit(server: Any) -> None:
+    import shutil
+
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 
 def _deps(server: Any) -> Any:
@@ -26,6 +39,12 @@ def when_ready(server: Any) -> None:
         from bot.forking import before_fork
 
         before_fork(deps)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_fork(server: Any, worker: Any) -> None:

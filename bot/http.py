@@ -1,23 +1,29 @@
-"""HTTP mode: a WSGI app for gunicorn serving Slack at POST /slack/events and GET /healthz."""
+"""HTTP mode: a WSGI app for gunicorn serving Slack at POST /slack/events, GET /healthz and GET /metrics, and
+with the OAuth install (bot/oauth.py) GET /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import metrics
 from bot.app import create_app
+from bot.oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.settings import Settings
 from bot.signing import signature_problem
-from storage import handled
+from storage import handled, health
 from storage.db import probe, session_scope
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,17 @@ MAX_BODY_BYTES = 1_000_000
 # A platform's health check gives up after a few seconds and counts that as down: this one answers within
 # its own bound whatever the database does, so "down" always comes with a reason.
 HEALTH_DEADLINE_S = 1.0
+
+# The clock ticks every minute: five minutes without a heartbeat means digests and agendas have stopped.
+CLOCK_SILENT_AFTER = timedelta(minutes=5)
+
+
+def clock_silent_after() -> timedelta:
+    minutes = os.environ.get("PARTNERBOT_CLOCK_SILENT_MINUTES", "").strip()
+    try:
+        return timedelta(minutes=float(minutes)) if minutes else CLOCK_SILENT_AFTER
+    except ValueError:
+        return CLOCK_SILENT_AFTER
 
 
 class PartnerbotWSGI:
@@ -40,27 +57,58 @@ class PartnerbotWSGI:
     def healthz(self) -> tuple[str, dict[str, Any]]:
         check = self.checks.submit(self.check)
         try:
-            return "200 OK", {"ok": True, "database": "ok", **check.result(timeout=HEALTH_DEADLINE_S)}
+            report = check.result(timeout=HEALTH_DEADLINE_S)
         except FutureTimeout:
             check.cancel()
             reason = f"no answer within {HEALTH_DEADLINE_S:g} s"
         except Exception as e:  # the check exists to report this
             reason = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
+        else:
+            if report["ok"]:
+                return "200 OK", report
+            log.warning("health check: %s", report["clock"]["problem"])
+            return "503 Service Unavailable", report
         log.warning("health check: database unavailable: %s", reason)
         return "503 Service Unavailable", {"ok": False, "database": reason}
 
     def check(self) -> dict[str, Any]:
-        """The database answers (raises otherwise), and what it knows that an operator should see: Slack's
-        app_rate_limited notices of the last day (how many, and the minute the latest covers)."""
+        """The database answers (raises otherwise), and what it knows that an operator should see: the
+        outbox's backlog and its oldest waiting message, the clock's last heartbeat, and Slack's
+        app_rate_limited notices of the last day (how many, and the minute the latest covers). Not ok
+        when the clock has been silent too long; a database no clock ever ran against (one web process
+        on its own) is not held against it."""
         engine = self.app.deps.engine  # type: ignore[attr-defined]
         probe(engine)
+        now = utcnow()
         with session_scope(engine) as session:
-            return {"app_rate_limited": handled.rate_limited_summary(session=session)}
+            backlog = health.outbox_backlog(session=session, now=now)
+            last = health.last_beat(session=session)
+            limited = handled.rate_limited_summary(session=session)
+        clock: dict[str, Any] = {"last_beat": None}
+        if last is not None:
+            silent = max(0.0, (now - health.aware(last)).total_seconds())
+            clock = {"last_beat": health.aware(last).isoformat(), "silent_s": round(silent)}
+            if silent > clock_silent_after().total_seconds():
+                clock["problem"] = f"the clock has been silent for {silent / 60:.0f} min"
+        return {
+            "ok": "problem" not in clock,
+            "database": "ok",
+            "outbox": backlog,
+            "clock": clock,
+            "app_rate_limited": limited,
+        }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == "/healthz" and method in ("GET", "HEAD"):
             return _json(start_response, *self.healthz())
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            data, content_type = metrics.exposition()
+            start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+            return [data]
+        if path in (INSTALL_PATH, REDIRECT_PATH) and method == "GET" and self.app.oauth_flow is not None:
+            # "Add to Slack" and Slack's redirect back: Bolt's OAuthFlow (state checked against its cookie).
+            return self.slack(environ, start_response)
         if path != "/slack/events":
             return _json(start_response, "404 Not Found", {"error": "not found"})
         if method != "POST":
@@ -111,6 +159,7 @@ def create_wsgi_app(settings: Settings | None = None) -> PartnerbotWSGI:
     from bot.logs import setup_logging
 
     setup_logging()
+    metrics.prepare_multiprocess_dir()
     settings = settings or Settings.from_env()
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    settings.require_bot_token("SLACK_SIGNING_SECRET")
     return PartnerbotWSGI(create_app(settings))

@@ -18,6 +18,8 @@ WHERE_TO_GET = {
     "SLACK_BOT_TOKEN": "your Slack app's OAuth & Permissions page (Bot User OAuth Token, xoxb-...)",
     "SLACK_SIGNING_SECRET": "your Slack app's Basic Information page (App Credentials > Signing Secret)",
     "SLACK_APP_TOKEN": "your Slack app's Basic Information page (App-Level Tokens, xapp-..., scope connections:write)",
+    "SLACK_CLIENT_ID": "your Slack app's Basic Information page (App Credentials > Client ID)",
+    "SLACK_CLIENT_SECRET": "your Slack app's Basic Information page (App Credentials > Client Secret)",
 }
 
 
@@ -33,6 +35,11 @@ class Settings:
     bot_token: str = ""
     signing_secret: str = ""
     app_token: str = ""
+    # The OAuth install (any workspace, "Add to Slack"): used when set and SLACK_BOT_TOKEN is not.
+    client_id: str = ""
+    client_secret: str = ""
+    # Where Slack sends the admin back after "Allow"; by default the request's own host + /slack/oauth_redirect.
+    redirect_uri: str = ""
     database_url: str = SQLITE_DEFAULT
     port: int = 3000
     slack_api_url: str = SLACK_API_DEFAULT
@@ -45,6 +52,8 @@ class Settings:
     # Whether people from another organisation (Slack Connect) see this organisation's other requests: the
     # "Same thing?" step, where a request stands, /requests. Off: they log requests and see only their own.
     external_see_requests: bool = False
+    # Days after which what people wrote in a logged request is dropped (counts stay); None keeps it.
+    retention_days: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +76,11 @@ class Settings:
         except ValueError:
             raise SettingsError(f"FOLLOWUP_DELAY_MINUTES must be a number, got {delay_text!r}") from None
         admins = tuple(a.strip() for a in env.get("PARTNERBOT_ADMINS", "").split(",") if a.strip())
+        retention_text = env.get("PARTNERBOT_RETENTION_DAYS", "").strip()
+        if retention_text and not (retention_text.isdigit() and int(retention_text) > 0):
+            raise SettingsError(
+                f"PARTNERBOT_RETENTION_DAYS must be a whole number of days (or unset), got {retention_text!r}"
+            )
         database_url = env.get("DATABASE_URL", "").strip() or SQLITE_DEFAULT
         try:
             database_url = check_url(database_url)
@@ -76,6 +90,9 @@ class Settings:
             bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
             signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
             app_token=env.get("SLACK_APP_TOKEN", "").strip(),
+            client_id=env.get("SLACK_CLIENT_ID", "").strip(),
+            client_secret=env.get("SLACK_CLIENT_SECRET", "").strip(),
+            redirect_uri=env.get("SLACK_REDIRECT_URI", "").strip(),
             database_url=database_url,
             port=port,
             slack_api_url=api_url,
@@ -87,11 +104,23 @@ class Settings:
             not in ("0", "false", "no", "off"),
             external_see_requests=env.get("PARTNERBOT_EXTERNAL_SEE_REQUESTS", "0").strip().lower()
             in ("1", "true", "yes", "on"),
+            retention_days=int(retention_text) if retention_text else None,
         )
 
     @property
     def has_slack(self) -> bool:
-        return bool(self.bot_token)
+        return bool(self.bot_token) or self.oauth
+
+    @property
+    def oauth(self) -> bool:
+        """Installed per workspace with OAuth (one token per installation), not one SLACK_BOT_TOKEN."""
+        return not self.bot_token and bool(self.client_id)
+
+    def require_bot_token(self, *others: str) -> None:
+        """SLACK_BOT_TOKEN, or the OAuth install's client id and secret in its place; and `others`."""
+        self.require(
+            *(("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if self.oauth else ("SLACK_BOT_TOKEN",)), *others
+        )
 
     def require(self, *names: str) -> None:
         """Fail fast, naming every missing variable and where to find it."""
@@ -99,6 +128,8 @@ class Settings:
             "SLACK_BOT_TOKEN": self.bot_token,
             "SLACK_SIGNING_SECRET": self.signing_secret,
             "SLACK_APP_TOKEN": self.app_token,
+            "SLACK_CLIENT_ID": self.client_id,
+            "SLACK_CLIENT_SECRET": self.client_secret,
         }
         missing = [n for n in names if not values.get(n)]
         if missing:

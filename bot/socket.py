@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def run_socket_mode(settings: Settings) -> int:
-    setup_logging()
+    setup_logging(default_format="text")
     settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     app = create_app(settings)
     clock = None

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from handlers import actions, commands, events, home, shortcuts, views
+from handlers import actions, commands, events, home, lifecycle, shortcuts, views
 from handlers.once import Registrar
 
 
@@ -15,3 +15,4 @@ def register_listeners(app: App) -> None:
     views.register(registrar)
     events.register(registrar)
     home.register(registrar)
+    lifecycle.register(registrar)

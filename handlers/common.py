@@ -30,6 +30,7 @@ class Deps:
     client: WebClient
     worker: Any = None  # bot.delivery.DeliveryWorker when deliveries run in this process
     matcher: Any = None  # handlers.matching.MatchIndex
+    tokens: Any = None  # bot.oauth.Tokens: the bot token of each workspace (one, or one per installation)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Deps:

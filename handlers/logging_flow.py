@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from bot import metrics
 from handlers import blocks, standing
 from handlers.common import Deps, sees_other_requests
 from handlers.text import clip, escape, quote
@@ -307,9 +308,14 @@ def finish_logging(
     Returns the modal response (None closes the form)."""
     # The likely repeats are other people's requests, with their customers and money.
     if deps.matcher is not None and draft is not None and sees_other_requests(deps, person):
-        suggestions = deps.matcher.suggest(
-            session, workspace_id=workspace.id, area_id=area.id, text=answers.text, wait=MATCH_WAIT_SECONDS
-        )
+        with metrics.matcher_timer():
+            suggestions = deps.matcher.suggest(
+                session,
+                workspace_id=workspace.id,
+                area_id=area.id,
+                text=answers.text,
+                wait=MATCH_WAIT_SECONDS,
+            )
         if suggestions:
             draft.answers = answers_to_json(answers, money)
             session.add(draft)

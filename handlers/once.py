@@ -14,6 +14,9 @@ so Slack's retry (or the person's corrected submit) acts. Otherwise it is marked
 are two payloads; the decisions they make are guarded by compare-and-set updates where they are stored.
 A lazy listener (the reaction's offer) is covered through its ack function: the claim is settled when the
 ack returns, so the lazy work starts once per payload and is never re-run by a retry.
+
+Being the one place every payload passes, it also writes the payload's log line (team_id, user, listener,
+latency, outcome) and its latency metric.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +35,8 @@ from slack_bolt.response import BoltResponse
 from slack_bolt.util.utils import get_arg_names_of_callable
 from sqlalchemy.engine import Engine
 
+from bot import metrics
+from bot.oauth import acting_as
 from handlers.installation import installation
 from storage import handled
 from storage.db import session_scope
@@ -110,7 +116,23 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
     listener's own arguments from it, exactly as it would have."""
     names = get_arg_names_of_callable(listener)
 
+    name = getattr(listener, "__name__", "listener")
+
     def run_once(request: BoltRequest, response: BoltResponse, logger: logging.Logger) -> Any:
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            # The payload's installation's token for every call the listener makes through deps.client
+            # (bot/oauth.py; with one SLACK_BOT_TOKEN the client carries it already).
+            with acting_as(request.context.bot_token or ""):
+                result = claim_and_run(request, response, logger)
+            claim = request.context.get(CLAIM)
+            outcome = "done" if claim in (WON, None) else claim
+            return result
+        finally:
+            _account(request, name, outcome, time.perf_counter() - started)
+
+    def claim_and_run(request: BoltRequest, response: BoltResponse, logger: logging.Logger) -> Any:
         context = request.context
         # The installation's, not the team the payload names: in a Slack Connect channel both sides'
         # payloads for one action must meet on one key.
@@ -156,11 +178,49 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
         _settle(engine, key, release=refused)
         return result
 
-    run_once.__name__ = getattr(listener, "__name__", "listener")
+    run_once.__name__ = name
     run_once.__qualname__ = getattr(listener, "__qualname__", run_once.__name__)
     run_once.__module__ = getattr(listener, "__module__", __name__)
     run_once.__doc__ = listener.__doc__
     return run_once
+
+
+def _user_of(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    if isinstance(user, dict):
+        return str(user.get("id") or "")
+    event = body.get("event") or {}
+    found = body.get("user_id") or user or event.get("user")
+    if isinstance(found, dict):  # user_change carries the whole profile
+        found = found.get("id")
+    return str(found or "")
+
+
+def _account(request: BoltRequest, listener: str, outcome: str, seconds: float) -> None:
+    """The payload's one log line and its latency, whatever became of it."""
+    body = request.body if isinstance(request.body, dict) else {}
+    found = payload_key(body, "")
+    kind = found[0] if found else (body.get("type") or "other")
+    try:
+        team = installation(request.context).key
+    except Exception:  # the line is still worth writing without it
+        team = str(body.get("team_id") or "")
+    metrics.observe_request(kind, outcome, seconds)
+    log.info(
+        "%s %s: %s in %.0f ms",
+        kind,
+        listener,
+        outcome,
+        seconds * 1000,
+        extra={
+            "team_id": team,
+            "user": _user_of(body),
+            "listener": listener,
+            "kind": kind,
+            "latency_ms": round(seconds * 1000, 1),
+            "outcome": outcome,
+        },
+    )
 
 
 def after_claim(lazy: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,7 +241,9 @@ def after_claim(lazy: Callable[..., Any]) -> Callable[..., Any]:
             this_func=lazy,
             next_keys_required=False,
         )
-        return lazy(**kwargs)
+        # Its own thread: the payload's installation's token is named again for its calls to Slack.
+        with acting_as(request.context.bot_token or ""):
+            return lazy(**kwargs)
 
     run_after_claim.__name__ = getattr(lazy, "__name__", "lazy")
     run_after_claim.__qualname__ = getattr(lazy, "__qualname__", run_after_claim.__name__)

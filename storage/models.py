@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -38,6 +40,10 @@ class Workspace(SQLModel, table=True):
     # Empty string rather than NULL so the unique constraint holds on every database.
     enterprise_id: str = Field(default="", max_length=32)
     name: str = Field(default="", max_length=255)
+    # Set when Slack said the app was uninstalled or its tokens revoked (0014): the workspace's outbox rows
+    # are parked, not retried, until a payload or an install from it again resumes them.
+    parked_at: datetime | None = None
+    parked_reason: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -64,6 +70,8 @@ class Person(SQLModel, table=True):
     digest_weekday: int = 0
     digest_hour: int = 9
     last_digest_at: datetime | None = None
+    # Deactivated in Slack (user_change, 0014): no digests; an admin hears about the areas they owned.
+    deactivated: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -217,7 +225,8 @@ class Outbox(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON arguments of the API call
     # Who to DM instead when the channel or thread is gone.
     fallback_user_id: str = Field(default="", max_length=32)
-    status: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed
+    # pending | sending | sent | failed | parked (the app is uninstalled from the workspace, 0014)
+    status: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_by: str = Field(default="", max_length=64)
@@ -328,3 +337,25 @@ class AreaChart(SQLModel, table=True):
     day: date
     file_id: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClockHeartbeat(SQLModel, table=True):
+    """Each clock process's last tick (0014): /healthz says 503 when every clock has been silent too long."""
+
+    __tablename__ = "clock_heartbeat"
+
+    id: int | None = Field(default=None, primary_key=True)
+    clock_id: str = Field(max_length=128, unique=True)
+    beat_at: datetime = Field(default_factory=utcnow, index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+# The OAuth install's stores (0015): slack-sdk's SQLAlchemy installation and state stores read and write
+# these. Declared here as the SDK defines them, so the migrations are checked against them like every table.
+SLACK_INSTALLATIONS = SQLAlchemyInstallationStore.build_installations_table(
+    SQLModel.metadata, "slack_installations"
+)
+SLACK_BOTS = SQLAlchemyInstallationStore.build_bots_table(SQLModel.metadata, "slack_bots")
+SLACK_OAUTH_STATES = SQLAlchemyOAuthStateStore.build_oauth_states_table(
+    SQLModel.metadata, "slack_oauth_states"
+)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
-from storage.models import Outbox, utcnow
+from storage.models import Outbox, Workspace, utcnow
 
 # How long a fresh claim holds a batch's rows until each is confirmed with a lease of its own when its
 # turn comes (the worker renews per row, sized to that row's Slack calls).
@@ -49,8 +49,11 @@ def enqueue(
     existing = session.exec(select(Outbox).where(Outbox.key == key)).first()
     if existing is not None:
         return None
+    # A workspace the app was uninstalled from gets nothing until it is back (storage/lifecycle.py).
+    workspace = session.get(Workspace, workspace_id) if workspace_id is not None else None
     row = Outbox(
         key=key,
+        status="parked" if workspace is not None and workspace.parked_at is not None else "pending",
         payload=json.dumps(payload, ensure_ascii=False),
         method=method,
         workspace_id=workspace_id,

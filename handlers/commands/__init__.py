@@ -12,7 +12,11 @@ from handlers.commands.threshold import threshold_command
 
 def register(app: App) -> None:
     app.command("/request")(request_command)
-    app.command("/partnerbot")(partnerbot_command)
+    from handlers.commands import admin_data
+
+    # The export's upload runs after Slack has its answer (admin_data.export_later).
+    app.command("/partnerbot")(partnerbot_command, admin_data.export_later)
+    admin_data.register(app)
     app.command("/focus")(focus_command)
     app.command("/threshold")(threshold_command)
     app.command("/digest")(digest_command)

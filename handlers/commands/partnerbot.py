@@ -9,6 +9,7 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from handlers import blocks
+from handlers.commands import admin_data
 from handlers.common import actor, deps_of, mention, person_for
 from handlers.text import escape, from_slack, quote, strip_mentions, user_ids_in
 from handlers.thanks import queue_dm
@@ -31,6 +32,8 @@ def partnerbot_command(
     if not words or words[0].lower() in ("help", "?"):
         ack(text="Partnerbot help", blocks=blocks.help_blocks())
         return
+    if words[0].lower() in admin_data.SUBCOMMANDS:
+        return admin_data.command(ack, body, context, words)
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)
