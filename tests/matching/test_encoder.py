@@ -36,6 +36,7 @@ def ours():
     return encoder.load_encoder()
 
 
+@pytest.mark.reference
 def test_vectors_match_sentence_transformers(ours, texts):
     st = pytest.importorskip(
         "sentence_transformers", reason="the reference needs torch (make install-embeddings)"
