@@ -37,7 +37,8 @@ HELP_TEXT = """*Partnerbot* keeps customer requests where they happen and tells 
 
 *Admins*
 • `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`
-• `/partnerbot admin add @user`"""
+• `/partnerbot admin add @user`
+• `/partnerbot connect github|linear|jira|hubspot|salesforce`, `/partnerbot disconnect <kind>`, `/partnerbot connections`"""
 
 
 def section(text: str, block_id: str | None = None) -> dict[str, Any]:
