@@ -258,6 +258,8 @@ REQUEST_ACTIONS = (
     ("req_merge", "Merge into…", None),
     ("req_split", "Split off…", None),
     ("req_reopen", "Reopen", None),
+    # Handled in handlers/issues.py: a form for the tracker issue the request is tracked in.
+    ("req_link_issue", "Link issue…", None),
 )
 
 
@@ -266,6 +268,8 @@ def request_action_buttons(request_id: int, status: str = "open") -> dict[str, A
     elements = []
     for action_id, label, style in REQUEST_ACTIONS:
         if action_id == "req_reopen" and status == "open":
+            continue
+        if action_id == "req_link_issue" and status in ("shipped", "merged"):
             continue
         if action_id != "req_reopen" and status in ("shipped", "merged"):
             continue
