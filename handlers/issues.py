@@ -42,6 +42,7 @@ from integrations.base import (
     CANCELED,
     DONE,
     LABELS,
+    OPEN,
     STARTED,
     STATE_WORDS,
     BadCredentials,
@@ -141,7 +142,11 @@ def apply_state(
         if link.state == state:
             session.add(link)
             continue
+        first = not link.state
         link.state = state
+        if first and state == OPEN:  # first seen open (linked while the tracker was down): nothing to do
+            session.add(link)
+            continue
         link.changes += 1
         session.add(link)
         session.flush()

@@ -264,3 +264,41 @@ def test_linear_and_jira_webhooks_are_verified_fresh_and_acted_on(server):
     fake.wait_for(lambda: [m for m in dms(fake, "UPM") if "Shipped — thank everyone?" in m["text"]])
     assert thanks_keys(fake) == Counter()
     assert statuses(server.engine) == {a: "planned", b: "open"}
+
+
+def test_a_slow_or_limited_tracker_never_blocks_linking_and_the_pm_is_told(server):
+    d, trackers = server.driver, server.trackers
+    d.command("UADMIN", "/partnerbot", "pm add <@UPM|pat> Reporting")
+    slow, limited, started = (
+        seed(server.engine, "Slow one", 1),
+        seed(server.engine, "Limited", 1),
+        seed(server.engine, "Started", 2),
+    )
+    trackers.github_tokens["ghp_good"] = "repo"
+    connect(d, "github", {"token": "ghp_good"})  # no webhook secret: polled
+    trackers.github_issue("acme", "app", 1, "Slow")
+    trackers.github_issue("acme", "app", 3, "Started", assignee="dev")
+    trackers.delay = 2.5
+    began = time.monotonic()
+    reply = link(d, slow, "https://github.com/acme/app/issues/1")
+    assert time.monotonic() - began < 6  # the click, the form and the submit, each within Slack's 3 s
+    shown = json.dumps(reply.json["view"])
+    assert "didn't answer within 2 s" in shown and "linked it anyway" in shown
+    trackers.delay, trackers.fail_status = 0, 429
+    shown = json.dumps(link(d, limited, "https://github.com/acme/app/issues/2").json["view"])
+    assert "rate-limiting us for 30 s" in shown and "linked it anyway" in shown
+    trackers.fail_status = 0
+    shown = json.dumps(link(d, started, "https://github.com/acme/app/issues/3").json["view"])
+    assert "marked the request *planned*" in shown
+    assert statuses(server.engine) == {slow: "open", limited: "open", started: "planned"}
+    with Session(server.engine) as s:
+        assert {lnk.issue_key: lnk.state for lnk in s.exec(select(IssueLink))} == {
+            "acme/app#1": "",
+            "acme/app#2": "",
+            "acme/app#3": "started",
+        }
+    assert "status not known yet" in json.dumps(d.command("UPM", "/requests", f"#{slow}").json)
+    # A request is still logged and decided while the tracker is down.
+    trackers.fail_status = 500
+    d.click("UPM", {"action_id": "req_planned", "value": str(slow)}, channel="C0GENERAL")
+    server.fake.wait_for(lambda: statuses(server.engine)[slow] == "planned")
