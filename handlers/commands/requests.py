@@ -166,6 +166,7 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
     if area.focus:
         header += f"\nCurrent focus: {escape(clip(area.focus, 300))}"
     blocks: list[dict[str, Any]] = [section(header)]
+    linked = issue_store.links_of_requests(session, request_ids=[x.request.id for x in listed[:limit]])
     for x in listed[:limit]:
         line = (
             f"*#{x.request.id} {escape(x.request.title)}* — {status_text(x, me.tz)} · {stats_text(x.stats)}"
@@ -174,6 +175,8 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
             line += f"\nFor {and_list(x.customers, 6)}"
         if x.request.status == "not_yet" and x.request.status_reason:
             line += f"\n_Why not yet:_ {quote(x.request.status_reason, 200)}"
+        for link in linked.get(x.request.id, [])[:3]:
+            line += f"\n_Issue:_ {link_status_text(link)}"
         blocks.append(section(line))
         if may_act:
             blocks.append(request_action_buttons(x.request.id, x.request.status))

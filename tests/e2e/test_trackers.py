@@ -165,6 +165,8 @@ def test_github_issue_moves_plan_the_requests_and_closing_offers_the_thank_yous(
     status, answer = post(server.base, "github", headers, body)
     assert status == 200 and answer["changed"] == 2, answer
     assert statuses(server.engine) == {csv: "planned", excel: "planned", sso: "open"}
+    area_listing = json.dumps(d.command("UPM", "/requests", "Reporting").json)
+    assert "_Issue:_ GitHub" in area_listing and "*in progress*" in area_listing
     assert post(server.base, "github", headers, body) == (200, {"ok": True, "duplicate": True})
     replay = {**headers, "X-GitHub-Delivery": "d-replayed"}
     assert post(server.base, "github", replay, body)[0] == 401
