@@ -16,7 +16,7 @@ from handlers import issues as loop
 from integrations import connections
 from storage import issues, people
 from storage import requests as store
-from storage.models import Connection, FeatureRequest, IssueLink, Outbox, TrackerDelivery
+from storage.models import Connection, FeatureRequest, IssueLink, Outbox, TrackerDelivery, utcnow
 
 WHEN = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -151,7 +151,4 @@ def test_deliveries_are_new_once_then_duplicate_by_id_or_replay_by_body(engine):
         )
         s.commit()
         assert len(s.exec(select(TrackerDelivery)).all()) == 2
-        assert (
-            issues.prune_deliveries(s, now=datetime.now(UTC) + issues.KEEP_DELIVERIES + timedelta(days=1))
-            == 2
-        )
+        assert issues.prune_deliveries(s, now=utcnow() + issues.KEEP_DELIVERIES + timedelta(days=1)) == 2
