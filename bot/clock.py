@@ -301,9 +301,13 @@ def drop_old_text(deps: Deps, now: datetime, every: timedelta = timedelta(hours=
     return dropped
 
 
+CATCH_UP_EVERY = timedelta(hours=1)
+
+
 def poll_trackers(deps: Deps, now: datetime, every: timedelta | None = None) -> int:
     """Issue trackers connected without a webhook: fetch their linked issues every PARTNERBOT_POLL_MINUTES
-    (5) and act on what changed, claimed like webhook deliveries so several clocks act once
+    (5), those with one every hour, and act on what changed, claimed like webhook deliveries so several
+    clocks act once
     (handlers/issues.poll_connection). Also forgets deliveries older than storage.issues.KEEP_DELIVERIES.
     Returns how many changes were acted on."""
     if every is None:
@@ -315,8 +319,13 @@ def poll_trackers(deps: Deps, now: datetime, every: timedelta | None = None) -> 
     if last is not None and now - last < every:
         return 0
     deps.extras["trackers_polled_at"] = now
+    # Hourly, connections with a webhook are asked too: a delivery missed while the app was down.
+    caught_up = deps.extras.get("trackers_caught_up_at")
+    catch_up = caught_up is None or now - caught_up >= CATCH_UP_EVERY
+    if catch_up:
+        deps.extras["trackers_caught_up_at"] = now
     changed = 0
-    for workspace_id, kind in issue_links.polled_connections(deps.engine):
+    for workspace_id, kind in issue_links.polled_connections(deps.engine, with_webhooks=catch_up):
         try:
             _, n = issue_links.poll_connection(deps.engine, workspace_id=workspace_id, kind=kind, now=now)
         except Exception:  # one workspace's trouble never stops the others

@@ -413,8 +413,9 @@ def issues_ref(item: issues.Watched):
     return IssueRef(item.kind, item.key, item.url)
 
 
-def polled_connections(engine: Engine) -> list[tuple[int, str]]:
-    """(workspace, kind) of every tracker connection without a webhook secret."""
+def polled_connections(engine: Engine, *, with_webhooks: bool = False) -> list[tuple[int, str]]:
+    """(workspace, kind) of every tracker connection without a webhook secret (and, `with_webhooks`, those
+    with one too: a catch-up for deliveries missed while this app was down)."""
     out = []
     for t in trackers():
         with session_scope(engine) as session:
@@ -422,7 +423,7 @@ def polled_connections(engine: Engine) -> list[tuple[int, str]]:
         for ws, kind in rows:
             with session_scope(engine) as session:
                 creds = connections.credentials(session, workspace_id=ws, kind=kind)
-            if creds is not None and not creds.get("webhook_secret"):
+            if creds is not None and (with_webhooks or not creds.get("webhook_secret")):
                 out.append((ws, kind))
     return out
 

@@ -128,6 +128,11 @@ def test_the_clock_polls_connections_without_a_webhook_every_few_minutes(world):
         bot_clock.poll_trackers(deps, WHEN + timedelta(minutes=10)) == 0
         and len(world.trackers.calls) == calls
     )
+    # ...but asked hourly, for deliveries missed while the app was down.
+    world.trackers.github_issue("acme", "app", 7, "Export reports", state="open")
+    sent = keys(world.engine)
+    assert bot_clock.poll_trackers(deps, WHEN + timedelta(minutes=61)) == 2  # reopened: noted, nothing sent
+    assert len(world.trackers.calls) == calls + 1 and keys(world.engine) == sent
 
 
 def test_deliveries_are_new_once_then_duplicate_by_id_or_replay_by_body(engine):
