@@ -6,6 +6,8 @@ delivery changes nothing either."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import urllib.error
@@ -159,6 +161,17 @@ def test_github_issue_moves_plan_the_requests_and_closing_offers_the_thank_yous(
     }
     assert post(server.base, "github", unsigned, body)[0] == 401
     assert statuses(server.engine)[csv] == "open"
+    # Signed but unreadable: 400; not a POST: 405; not a tracker: 404.
+    garbage = b"not json"
+    signed = {
+        **headers,
+        "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), garbage, hashlib.sha256).hexdigest(),
+    }
+    assert post(server.base, "github", signed, garbage)[0] == 400
+    assert post(server.base, "asana", headers, body)[0] == 404
+    with pytest.raises(urllib.error.HTTPError) as get:
+        urllib.request.urlopen(f"{server.base}/integrations/github", timeout=5)
+    assert get.value.code == 405
 
     # Work starts: both requests linked to #7 are planned, everyone who asked hears it once.
     headers, body = github_webhook(SECRET, "assigned", issue, delivery="d-assigned")
