@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Slack gives a form 3 seconds; a service's answer has to fit in what is left.
 FORM_TIMEOUT = 2.0
+# Calls run here so that the caller waits at most the deadline, whatever the service does.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="integration")
 
 
 def timeout() -> float:
@@ -67,16 +71,23 @@ def request(
     `accept` are returned for the caller to read (GraphQL's errors come with 400)."""
     what = what or host_of(url)
     limit = timeout()
+    # httpx's timeouts bound each phase (connect, each read); the deadline bounds the whole exchange, so a
+    # service trickling its answer byte by byte still can't hold a form past `limit`.
+    call = _POOL.submit(
+        httpx.request,
+        method,
+        url,
+        headers=headers,
+        json=json,
+        auth=auth,
+        timeout=httpx.Timeout(limit),
+        follow_redirects=False,
+    )
     try:
-        response = httpx.request(
-            method,
-            url,
-            headers=headers,
-            json=json,
-            auth=auth,
-            timeout=httpx.Timeout(limit),
-            follow_redirects=False,
-        )
+        response = call.result(timeout=limit)
+    except FutureTimeout:
+        call.cancel()
+        raise TimedOut(f"{what} didn't answer within {limit:g} s; try again in a moment.") from None
     except httpx.TimeoutException:
         raise TimedOut(f"{what} didn't answer within {limit:g} s; try again in a moment.") from None
     except (httpx.ConnectError, httpx.NetworkError, httpx.UnsupportedProtocol, httpx.InvalidURL) as e:

@@ -47,6 +47,8 @@ class FakeTrackers:
     jira_users: dict[tuple[str, str], str] = field(default_factory=dict)  # (email, token) -> display name
     jira_issues: dict[str, dict[str, Any]] = field(default_factory=dict)
     delay: float = 0.0
+    # Seconds between each byte of the answer (a service trickling it: each read is quick, the whole slow).
+    trickle: float = 0.0
     fail_status: int = 0
     calls: list[TrackerCall] = field(default_factory=list)
 
@@ -84,6 +86,8 @@ class FakeTrackers:
         self.calls.append(TrackerCall(method, h.path, {k.lower(): v for k, v in h.headers.items()}, body))
         if self.delay:
             time.sleep(self.delay)
+        if self.trickle:
+            return _trickle(h, self.trickle)
         if self.fail_status:
             headers = {"Retry-After": "30"} if self.fail_status == 429 else {}
             return _send(h, self.fail_status, {"message": "unavailable"}, headers)
@@ -229,6 +233,21 @@ def _send(h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, 
     h.end_headers()
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         h.wfile.write(data)
+
+
+def _trickle(h: BaseHTTPRequestHandler, pause: float) -> None:
+    data = json.dumps({"login": "octo-pm", "padding": "x" * 40}).encode()
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    for i in range(len(data)):
+        try:
+            h.wfile.write(data[i : i + 1])
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        time.sleep(pause)
 
 
 # -- webhook deliveries as each service sends them ---------------------------------------------------

@@ -63,7 +63,12 @@ def test_unreachable_slow_failing_and_rate_limited_services_are_named_in_one_lin
     with pytest.raises(base.TimedOut) as slow:
         gh.test_connection({"token": "good"})
     assert time.monotonic() - started < 0.9 and "within 0.3 s" in str(slow.value)
-    trackers.delay = 0
+    trackers.delay, trackers.trickle = 0, 0.05  # each byte within the read timeout, the whole far over it
+    started = time.monotonic()
+    with pytest.raises(base.TimedOut):
+        gh.test_connection({"token": "good"})
+    assert time.monotonic() - started < 0.9
+    trackers.trickle = 0
     trackers.fail_status = 429
     with pytest.raises(base.RateLimited) as limited:
         gh.test_connection({"token": "good"})
