@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from logging import Logger
 from typing import Any
@@ -97,6 +97,9 @@ class Applied:
     changed: int = 0
     planned: int = 0
     offered: int = 0
+    # Requests already acted on in this pass: a request merged into another that links the same issue
+    # is acted on once, as the request it now is.
+    acted: set[int] = field(default_factory=set)
 
 
 def owner_of(session: Session, request: FeatureRequest, link: IssueLink) -> Person | None:
@@ -161,6 +164,9 @@ def _act(session: Session, link: IssueLink, done: Applied) -> None:
         return
     if request.status == "merged":
         request = decisions.final_target(session=session, request=request)
+    if request.id in done.acted:
+        return
+    done.acted.add(request.id)
     pm = owner_of(session, request, link)
     if pm is None:
         log.info("issue %s changed but request #%s has no PM to act for", link.issue_key, request.id)

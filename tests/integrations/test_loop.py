@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 from bot import clock as bot_clock
 from handlers import issues as loop
 from integrations import connections
-from storage import issues, people
+from storage import decisions, issues, people
 from storage import requests as store
-from storage.models import Connection, FeatureRequest, IssueLink, Outbox, TrackerDelivery, utcnow
+from storage.models import Connection, FeatureRequest, IssueLink, Outbox, Person, TrackerDelivery, utcnow
 
 WHEN = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -157,3 +157,16 @@ def test_deliveries_are_new_once_then_duplicate_by_id_or_replay_by_body(engine):
         s.commit()
         assert len(s.exec(select(TrackerDelivery)).all()) == 2
         assert issues.prune_deliveries(s, now=utcnow() + issues.KEEP_DELIVERIES + timedelta(days=1)) == 2
+
+
+def test_a_request_merged_into_another_linked_to_the_same_issue_is_acted_on_once(world):
+    e = world.engine
+    with Session(e) as s:
+        source, target = (s.get(FeatureRequest, rid) for rid in world.requests)
+        pm = s.exec(select(Connection)).one().created_by_id
+        decisions.merge_requests(session=s, source=source, target=target, by=s.get(Person, pm))
+        s.commit()
+    world.trackers.github_issue("acme", "app", 7, "Export reports", assignee="dev")
+    assert loop.poll_connection(e, workspace_id=world.ws, kind="github") == (1, 2)  # both links noted...
+    assert statuses(e) == ["merged", "planned"]
+    assert len(keys(e, "issue-planned:")) == 1  # ...the request they now are acted on once
