@@ -24,10 +24,10 @@ def trackers():
     fake.stop()
 
 
-def serve(tmp_path, fake_slack, trackers, *, key: str | None = SECRET_KEY):
+def serve(tmp_path, fake_slack, trackers, *, key: str | None = SECRET_KEY, url: str = ""):
     from bot.driver import HttpDriver
 
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    url = url or f"sqlite:///{tmp_path / 'e2e.db'}"
     env = {
         "PARTNERBOT_GITHUB_API_URL": trackers.base,
         "PARTNERBOT_LINEAR_API_URL": trackers.base + "/graphql",

@@ -38,9 +38,13 @@ def trackers():
     fake.stop()
 
 
-@pytest.fixture
-def server(tmp_path, fake_slack, trackers):
-    proc, s = serve(tmp_path, fake_slack, trackers)
+@pytest.fixture(params=["sqlite"])
+def server(request, tmp_path, fake_slack, trackers):
+    url = ""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_server_url")
+        request.getfixturevalue("pg_engine")  # emptied tables
+    proc, s = serve(tmp_path, fake_slack, trackers, url=url)
     try:
         yield s
     finally:
@@ -105,6 +109,7 @@ def dms(fake, user) -> list[dict]:
     return [c.args for c in fake.posts_to(user)]
 
 
+@pytest.mark.parametrize("server", ["sqlite", "postgres"], indirect=True)
 def test_github_issue_moves_plan_the_requests_and_closing_offers_the_thank_yous(server):
     d, fake, trackers = server.driver, server.fake, server.trackers
     assert "now a PM" in d.command("UADMIN", "/partnerbot", "pm add <@UPM|pat> Reporting").text
