@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from bot.oauth import acting_as
+from handlers import issues as issue_links
 from handlers.charts import area_chart
 from handlers.common import Deps
 from handlers.digest_builder import (
@@ -37,6 +38,7 @@ from handlers.digest_builder import (
 from handlers.home.agenda import partnership_blocks
 from storage import digest as digest_store
 from storage import handled, health, lifecycle, outbox, schedule
+from storage import issues as issue_store
 from storage.db import PATIENT, session_scope
 from storage.models import OneOnOne, Person, utcnow
 
@@ -299,6 +301,45 @@ def drop_old_text(deps: Deps, now: datetime, every: timedelta = timedelta(hours=
     return dropped
 
 
+CATCH_UP_EVERY = timedelta(hours=1)
+
+
+def poll_trackers(deps: Deps, now: datetime, every: timedelta | None = None) -> int:
+    """Issue trackers connected without a webhook: fetch their linked issues every PARTNERBOT_POLL_MINUTES
+    (5), those with one every hour, and act on what changed, claimed like webhook deliveries so several
+    clocks act once
+    (handlers/issues.poll_connection). Also forgets deliveries older than storage.issues.KEEP_DELIVERIES.
+    Returns how many changes were acted on."""
+    if every is None:
+        try:
+            every = timedelta(minutes=float(os.environ.get("PARTNERBOT_POLL_MINUTES") or 5))
+        except ValueError:
+            every = timedelta(minutes=5)
+    last = deps.extras.get("trackers_polled_at")
+    if last is not None and now - last < every:
+        return 0
+    deps.extras["trackers_polled_at"] = now
+    # Hourly, connections with a webhook are asked too: a delivery missed while the app was down.
+    caught_up = deps.extras.get("trackers_caught_up_at")
+    catch_up = caught_up is None or now - caught_up >= CATCH_UP_EVERY
+    if catch_up:
+        deps.extras["trackers_caught_up_at"] = now
+    changed = 0
+    for workspace_id, kind in issue_links.polled_connections(deps.engine, with_webhooks=catch_up):
+        try:
+            _, n = issue_links.poll_connection(deps.engine, workspace_id=workspace_id, kind=kind, now=now)
+        except Exception:  # one workspace's trouble never stops the others
+            log.exception("polling %s for workspace %s failed", kind, workspace_id)
+            continue
+        changed += n
+    with session_scope(deps.engine) as session:
+        issue_store.prune_deliveries(session, now=now)
+    if changed:
+        deps.kick()
+        log.info("tracker polling acted on %s issue change(s)", changed)
+    return changed
+
+
 # -- the heartbeat -------------------------------------------------------------------------------
 def _tick(deps: Deps) -> None:
     try:
@@ -307,6 +348,7 @@ def _tick(deps: Deps) -> None:
         queued = run_due(deps, now)
         prune_handled(deps, now)
         drop_old_text(deps, now)
+        poll_trackers(deps, now)
         log.info(
             "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}
         )

@@ -1,5 +1,6 @@
-"""HTTP mode: a WSGI app for gunicorn serving Slack at POST /slack/events, GET /healthz and GET /metrics, and
-with the OAuth install (bot/oauth.py) GET /slack/install and /slack/oauth_redirect."""
+"""HTTP mode: a WSGI app for gunicorn serving Slack at POST /slack/events, GET /healthz and GET /metrics, the
+issue trackers' webhooks at POST /integrations/<github|linear|jira>, and with the OAuth install
+(bot/oauth.py) GET /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
@@ -21,11 +22,15 @@ from bot.app import create_app
 from bot.oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.settings import Settings
 from bot.signing import signature_problem
+from handlers.issues import handle_webhook
+from integrations.base import TRACKER_KINDS
 from storage import handled, health
 from storage.db import probe, session_scope
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_PREFIX = "/integrations/"
 
 # Slack's payloads are a few KB (a full form is under 100 KB); anything far larger is not Slack's.
 MAX_BODY_BYTES = 1_000_000
@@ -109,6 +114,10 @@ class PartnerbotWSGI:
         if path in (INSTALL_PATH, REDIRECT_PATH) and method == "GET" and self.app.oauth_flow is not None:
             # "Add to Slack" and Slack's redirect back: Bolt's OAuthFlow (state checked against its cookie).
             return self.slack(environ, start_response)
+        if path.startswith(WEBHOOK_PREFIX) and path[len(WEBHOOK_PREFIX) :] in TRACKER_KINDS:
+            if method != "POST":
+                return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
+            return self.tracker_webhook(path[len(WEBHOOK_PREFIX) :], environ, start_response)
         if path != "/slack/events":
             return _json(start_response, "404 Not Found", {"error": "not found"})
         if method != "POST":
@@ -142,6 +151,33 @@ class PartnerbotWSGI:
             return _json(start_response, "401 Unauthorized", {"error": "invalid request"})
         environ["wsgi.input"] = io.BytesIO(body)
         return self.slack(environ, start_response)
+
+    def tracker_webhook(
+        self, kind: str, environ: dict[str, Any], start_response: Callable
+    ) -> Iterable[bytes]:
+        """POST /integrations/<github|linear|jira>: not Slack's, so not Slack-signed. Each tracker signs its
+        deliveries with the connection's webhook secret (handlers/issues.handle_webhook checks it): an
+        unsigned, forged or replayed one gets 401 and changes nothing; a repeated delivery is a no-op."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length <= 0 or length > MAX_BODY_BYTES:
+            return _json(start_response, "413 Content Too Large", {"error": "request too large"})
+        body = environ["wsgi.input"].read(length)
+        headers = {
+            key[5:].replace("_", "-").title(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        try:
+            answer = handle_webhook(self.app.deps.engine, kind, headers, body)  # type: ignore[attr-defined]
+        except Exception:  # the database, most likely: the tracker retries later
+            log.exception("the %s webhook could not be handled", kind)
+            return _json(start_response, "503 Service Unavailable", {"error": "try again later"})
+        if answer.acted:
+            self.app.deps.kick()  # type: ignore[attr-defined]
+        return _json(start_response, answer.status, answer.body)
 
     @property
     def signing_secret(self) -> str:

@@ -37,7 +37,8 @@ HELP_TEXT = """*Partnerbot* keeps customer requests where they happen and tells 
 
 *Admins*
 • `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`
-• `/partnerbot admin add @user`"""
+• `/partnerbot admin add @user`
+• `/partnerbot connect github|linear|jira|hubspot|salesforce`, `/partnerbot disconnect <kind>`, `/partnerbot connections`"""
 
 
 def section(text: str, block_id: str | None = None) -> dict[str, Any]:
@@ -257,6 +258,8 @@ REQUEST_ACTIONS = (
     ("req_merge", "Merge into…", None),
     ("req_split", "Split off…", None),
     ("req_reopen", "Reopen", None),
+    # Handled in handlers/issues.py: a form for the tracker issue the request is tracked in.
+    ("req_link_issue", "Link issue…", None),
 )
 
 
@@ -265,6 +268,8 @@ def request_action_buttons(request_id: int, status: str = "open") -> dict[str, A
     elements = []
     for action_id, label, style in REQUEST_ACTIONS:
         if action_id == "req_reopen" and status == "open":
+            continue
+        if action_id == "req_link_issue" and status in ("shipped", "merged"):
             continue
         if action_id != "req_reopen" and status in ("shipped", "merged"):
             continue

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -104,6 +104,19 @@ class MessageRef(_Written):
         if self.u != user or not hmac.compare_digest(self.s, self.seal(key, self.c, self.t, self.u)):
             raise ForgedValue(what)
         return self
+
+
+class ConnectForm(_Written):
+    """`/partnerbot connect <kind>`'s form: which service it connects."""
+
+    k: Literal["jira", "linear", "github", "hubspot", "salesforce"]
+
+
+class IssueRefValue(_Written):
+    """*Shipped…* / *Not yet…* offered when a linked issue closed: the request and the issue link."""
+
+    r: RowId
+    l: RowId  # noqa: E741 (the bot's own short key)
 
 
 class AreaForm(_Written):

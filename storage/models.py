@@ -350,6 +350,63 @@ class ClockHeartbeat(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
 
 
+class Connection(SQLModel, table=True):
+    """An admin's connection of the workspace to an issue tracker or CRM (0018): its credentials (tokens,
+    site, webhook secret) kept as Fernet-encrypted JSON, never in the clear (integrations/connections.py)."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", name="uq_connection_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    kind: str = Field(max_length=16)  # jira | linear | github | hubspot | salesforce
+    credentials: str = Field(sa_column=Column(Text, nullable=False))  # Fernet token of the JSON
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    last_checked_at: datetime | None = None
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class IssueLink(SQLModel, table=True):
+    """A request linked to a tracker's issue (0018): several requests may share one issue. `state` is the
+    issue's last known state category (open | started | done | canceled) and `state_label` its own words."""
+
+    __tablename__ = "issue_link"
+    __table_args__ = (UniqueConstraint("request_id", "kind", "issue_key", name="uq_issue_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="feature_request.id", index=True)
+    kind: str = Field(max_length=16)
+    issue_key: str = Field(max_length=255, index=True)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    state: str = Field(default="", max_length=16)
+    state_label: str = Field(default="", max_length=255)
+    # How many state changes were seen: the key of what each change sends, so each is acted on once.
+    changes: int = 0
+    linked_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    checked_at: datetime | None = None
+
+
+class TrackerDelivery(SQLModel, table=True):
+    """A tracker's webhook delivery (or a poll's observation) already acted on (0018): its delivery id and
+    the digest of its body are unique per kind, so a retry, a redelivery or a replay changes nothing."""
+
+    __tablename__ = "tracker_delivery"
+    __table_args__ = (
+        UniqueConstraint("kind", "delivery_id", name="uq_tracker_delivery"),
+        UniqueConstraint("kind", "body_sha", name="uq_tracker_delivery_body"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    delivery_id: str = Field(max_length=255)
+    body_sha: str = Field(max_length=64)
+    workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 # The OAuth install's stores (0015): slack-sdk's SQLAlchemy installation and state stores read and write
 # these. Declared here as the SDK defines them, so the migrations are checked against them like every table.
 SLACK_INSTALLATIONS = SQLAlchemyInstallationStore.build_installations_table(

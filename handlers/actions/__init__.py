@@ -22,3 +22,6 @@ def register(app: App) -> None:
     from handlers.views.request_modal import REOPEN_ACTION, reopen_request_button
 
     app.action(REOPEN_ACTION)(reopen_request_button)
+    from handlers import issues
+
+    issues.register(app)

@@ -17,6 +17,9 @@ def register(app: App) -> None:
     # The export's upload runs after Slack has its answer (admin_data.export_later).
     app.command("/partnerbot")(partnerbot_command, admin_data.export_later)
     admin_data.register(app)
+    from handlers import connect
+
+    connect.register(app)
     app.command("/focus")(focus_command)
     app.command("/threshold")(threshold_command)
     app.command("/digest")(digest_command)

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from handlers import blocks
+from handlers import blocks, connect
 from handlers.commands import admin_data
 from handlers.common import actor, deps_of, mention, person_for
 from handlers.text import escape, from_slack, quote, strip_mentions, user_ids_in
@@ -19,7 +19,8 @@ from storage.models import Person, utcnow
 
 USAGE = (
     "Try `/partnerbot pm add @user [area]`, `/partnerbot pm remove @user`, `/partnerbot pm list`, "
-    "`/partnerbot admin add @user` or `/partnerbot help`."
+    "`/partnerbot admin add @user`, `/partnerbot connect github|linear|jira|hubspot|salesforce`, "
+    "`/partnerbot connections` or `/partnerbot help`."
 )
 
 
@@ -34,6 +35,8 @@ def partnerbot_command(
         return
     if words[0].lower() in admin_data.SUBCOMMANDS:
         return admin_data.command(ack, body, context, words)
+    if words[0].lower() in connect.SUBCOMMANDS:
+        return connect.command(ack, body, client, context, words)
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, me = actor(session, deps, context)

@@ -11,11 +11,13 @@ from slack_sdk import WebClient
 
 from handlers.blocks import context, pack, request_action_buttons, section, sections
 from handlers.common import EXTERNAL_SEES_OWN, actor, deps_of, mention, sees_other_requests
+from handlers.issues import link_status_text
 from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, from_slack, quote
 from handlers.thanks import and_list, customers_of, local_date
 from handlers.values import as_id
 from storage import decisions, people
+from storage import issues as issue_store
 from storage import requests as store
 from storage.db import session_scope
 from storage.models import Person, ProductArea
@@ -112,6 +114,9 @@ def request_detail(session, workspace_id: int, request_id: int, me: Person, type
         f"*#{request.id} {escape(request.title)}* ({escape(area.name)}) — *{label}* · {stats_text(stats)}"
         + (f"\n_Why not yet:_ {quote(request.status_reason, 300)}" if request.status == "not_yet" else "")
     )
+    links = issue_store.links_of_request(session, request_id=request.id)
+    if links:
+        header += "\n" + "\n".join(f"_Issue:_ {link_status_text(link)}" for link in links)
     lines = [
         f"• {occurrence_line(o, who.get(o.logged_by_id), request.title, who.get(o.raised_by_id))}"
         for o in reversed(occurrences)
@@ -161,6 +166,7 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
     if area.focus:
         header += f"\nCurrent focus: {escape(clip(area.focus, 300))}"
     blocks: list[dict[str, Any]] = [section(header)]
+    linked = issue_store.links_of_requests(session, request_ids=[x.request.id for x in listed[:limit]])
     for x in listed[:limit]:
         line = (
             f"*#{x.request.id} {escape(x.request.title)}* — {status_text(x, me.tz)} · {stats_text(x.stats)}"
@@ -169,6 +175,8 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
             line += f"\nFor {and_list(x.customers, 6)}"
         if x.request.status == "not_yet" and x.request.status_reason:
             line += f"\n_Why not yet:_ {quote(x.request.status_reason, 200)}"
+        for link in linked.get(x.request.id, [])[:3]:
+            line += f"\n_Issue:_ {link_status_text(link)}"
         blocks.append(section(line))
         if may_act:
             blocks.append(request_action_buttons(x.request.id, x.request.status))

@@ -96,7 +96,12 @@ def request_line(request: FeatureRequest, stats: RequestStats) -> str:
 
 
 def not_yet_modal(
-    *, request: FeatureRequest, stats: RequestStats, area: ProductArea | None, meta: dict[str, Any]
+    *,
+    request: FeatureRequest,
+    stats: RequestStats,
+    area: ProductArea | None,
+    meta: dict[str, Any],
+    reason: str = "",
 ) -> dict[str, Any]:
     focus = (
         f"your current focus (“{escape(clip(area.focus, 300))}”)"
@@ -115,12 +120,16 @@ def not_yet_modal(
             multiline=True,
             max_length=REASON_LIMIT,
             placeholder="e.g. This quarter goes to self-serve onboarding; we'll revisit in Q3.",
+            initial=reason,
         ),
     ]
     return _modal(NOT_YET, "Not yet", "Tell them", {**meta, "r": request.id}, blocks)
 
 
-def shipped_modal(*, request: FeatureRequest, stats: RequestStats, meta: dict[str, Any]) -> dict[str, Any]:
+def shipped_modal(
+    *, request: FeatureRequest, stats: RequestStats, meta: dict[str, Any], note: str = "", link: str = ""
+) -> dict[str, Any]:
+    """`note` and `link` prefill the form (from a tracker's issue that closed as done)."""
     accounts = f" across {stats.customer_count} account{'s' if stats.customer_count != 1 else ''}"
     blocks = [
         section(request_line(request, stats)),
@@ -136,6 +145,7 @@ def shipped_modal(*, request: FeatureRequest, stats: RequestStats, meta: dict[st
             optional=True,
             max_length=NOTE_LIMIT,
             placeholder="What shipped, any caveats, who to ask",
+            initial=note,
         ),
         _input(
             "link",
@@ -143,6 +153,7 @@ def shipped_modal(*, request: FeatureRequest, stats: RequestStats, meta: dict[st
             optional=True,
             max_length=LINK_LIMIT,
             placeholder="https://… release notes or docs",
+            initial=link,
         ),
         _input(
             "customer_note",

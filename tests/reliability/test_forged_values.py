@@ -29,7 +29,18 @@ FORGED_METADATA = [
     '{"o":1,"f":"__class__"}',
     "",
 ]
-FORM_CALLBACKS = [REQUEST_FORM, REPEAT_STEP, "followup_answer", "agenda_add", NOT_YET, SHIPPED, MERGE, SPLIT]
+FORM_CALLBACKS = [
+    REQUEST_FORM,
+    REPEAT_STEP,
+    "followup_answer",
+    "agenda_add",
+    NOT_YET,
+    SHIPPED,
+    MERGE,
+    SPLIT,
+    "link_issue",
+    "integration_connect",
+]
 FORGED_VALUES = ["", "abc", "²", "-1", "1e3", "99999999999999999999999", "[1]", '{"o":"x"}', "null", "0"]
 ACTIONS = [
     "followup_frequency_weekly",
@@ -46,6 +57,9 @@ ACTIONS = [
     "agenda_add",
     "reopen_request",
     "reaction_log_request",
+    "req_link_issue",
+    "issue_shipped",
+    "issue_not_yet",
 ]
 TYPED = "Keep what I typed: SSO for Acme"
 
