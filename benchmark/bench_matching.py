@@ -270,7 +270,7 @@ def quality(backend: str, groups: list[dict], matcher: Matcher | None = None) ->
     }
 
 
-CUTOFFS = [0.22, 0.25, 0.28, 0.30, 0.32, 0.35, 0.38, 0.40, 0.45]
+CUTOFFS = [0.25, 0.30, 0.35, 0.38, 0.40, 0.42, 0.45, 0.50, 0.55, 0.60]
 
 
 def calibrate(groups: list[dict]) -> None:

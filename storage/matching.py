@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import FeatureRequest
+from storage.models import FeatureRequest, MatchPair
 
 # Rows fetched per round trip while streaming the start-up load (one query).
 LOAD_CHUNK = 2000
@@ -44,7 +45,7 @@ def _index_rows(matcher: Any, rows: Iterable[Any]) -> list[int]:
         if model_name and matcher.from_bytes(vector) is None:
             missing.append(rid)
             vector = None
-        items.append((rid, (workspace_id, area_id), title, vector))
+        items.append((rid, (workspace_id, area_id), title, vector, status))
     matcher.add_many(items)
     return missing
 
@@ -83,3 +84,65 @@ def load_relearned(session: Session, matcher: Any, *, since: datetime, up_to_id:
     ).all()
     _index_rows(matcher, [row for row in rows if row[0] <= up_to_id])  # another model's vector: title
     return max([since, *(row[-1] for row in rows)])
+
+
+def record_answer(
+    session: Session,
+    *,
+    workspace_id: int,
+    draft_id: int,
+    text: str,
+    same_as: int | None,
+    shown: list[int],
+) -> list[int]:
+    """Keep what the requester answered at the "Same thing?" step: ``same_as`` the request they picked
+    (a positive pair), or on "It's new" every request ``shown`` (negative pairs). Only requests of this
+    workspace count (the ids come from the submitted view). Once per form and request: a second
+    submission of the same form adds nothing. Returns the request ids of the pairs stored."""
+    wanted = [same_as] if same_as is not None else list(dict.fromkeys(shown))
+    if not wanted or not (text or "").strip():
+        return []
+    known = set(
+        session.exec(
+            select(FeatureRequest.id).where(
+                FeatureRequest.id.in_(wanted), FeatureRequest.workspace_id == workspace_id
+            )
+        )
+    )
+    already = set(
+        session.exec(
+            select(MatchPair.request_id).where(
+                MatchPair.draft_id == draft_id, MatchPair.request_id.in_(wanted)
+            )
+        )
+    )
+    stored: list[int] = []
+    for request_id in wanted:
+        if request_id not in known or request_id in already:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(
+                    MatchPair(
+                        workspace_id=workspace_id,
+                        request_id=request_id,
+                        draft_id=draft_id,
+                        text=text,
+                        same=same_as is not None,
+                    )
+                )
+            stored.append(request_id)
+        except IntegrityError:  # the same form, submitted twice at once: the other one stored it
+            pass
+    return stored
+
+
+def load_refused(session: Session, *, since_id: int = 0) -> list[tuple[int, int, int, str]]:
+    """Negative pairs stored after ``since_id``: (pair id, workspace id, request id, phrasing)."""
+    return list(
+        session.exec(
+            select(MatchPair.id, MatchPair.workspace_id, MatchPair.request_id, MatchPair.text)
+            .where(MatchPair.id > since_id, MatchPair.same == False)  # noqa: E712
+            .order_by(MatchPair.id)
+        )
+    )

@@ -359,3 +359,20 @@ SLACK_BOTS = SQLAlchemyInstallationStore.build_bots_table(SQLModel.metadata, "sl
 SLACK_OAUTH_STATES = SQLAlchemyOAuthStateStore.build_oauth_states_table(
     SQLModel.metadata, "slack_oauth_states"
 )
+
+
+class MatchPair(SQLModel, table=True):
+    """What a requester answered at the "Same thing?" step (0017): a phrasing confirmed as the same as the
+    request shown (``same``), or, on "It's new", one row per request shown that it is *not*. Stored once
+    per form and request; the matcher stops suggesting a request to phrasings refused against it."""
+
+    __tablename__ = "match_pair"
+    __table_args__ = (UniqueConstraint("draft_id", "request_id", name="uq_match_pair_draft_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="feature_request.id", index=True)
+    draft_id: int = Field(foreign_key="draft.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    same: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
