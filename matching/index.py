@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from matching import calibration
+from matching import adapter, calibration
 from matching.encoder import EMBEDDING_DIM, MODEL_NAME, load_encoder
 from matching.fallback import STRING_CANDIDATES, STRING_MIN_SCORE, StringScope, string_score
 from matching.lexical import LexicalScope, words_of
@@ -109,6 +109,8 @@ class Matcher:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         # Per workspace: vectors of phrasings confirmed as new against a request shown, and that request.
         self._refused: dict[int, tuple[np.ndarray, list[int]]] = {}
+        # Per workspace: the adapter on query vectors learnt from its "Same as" answers (matching.adapter).
+        self._adapters: dict[int, np.ndarray] = {}
         self.max_id = 0  # highest request id ever added
         # The embedding backend's step cut-off (None: matching.calibration's); the benchmark varies it.
         self.step_min: float | None = None
@@ -310,6 +312,9 @@ class Matcher:
                 if not live:
                     return []
                 query = self._encode([normalized])[0]
+                workspaces = {scope[0] for scope in live}
+                if len(workspaces) == 1 and next(iter(workspaces)) in self._adapters:
+                    query = adapter.apply(query, self._adapters[next(iter(workspaces))])
                 words = words_of(normalized)
                 pooled: list[Hit] = []
                 scores: dict[int, np.ndarray] = {}  # id(VectorScope) -> this look-up's scores
@@ -425,6 +430,19 @@ class Matcher:
             vector = self._encode([normalized])[0]
             matrix, ids = self._refused.get(int(workspace_id), (np.zeros((0, EMBEDDING_DIM), np.float32), []))
             self._refused[int(workspace_id)] = (np.vstack([matrix, vector[None, :]]), [*ids, int(request_id)])
+
+    def set_adapters(self, matrices: dict[int, bytes]) -> None:
+        """The workspaces' adapters as stored (float32 d x d bytes); any other workspace uses none."""
+        if self.backend != "embedding":
+            return
+        size = EMBEDDING_DIM * EMBEDDING_DIM * 4
+        loaded = {
+            int(ws): np.frombuffer(raw, dtype=np.float32).reshape(EMBEDDING_DIM, EMBEDDING_DIM)
+            for ws, raw in matrices.items()
+            if raw and len(raw) == size
+        }
+        with self._lock:
+            self._adapters = loaded
 
     def _drop_refused(self, scopes: list[tuple[int, int]], query: np.ndarray, hits: list[Hit]) -> list[Hit]:
         refused: set[int] = set()

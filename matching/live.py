@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from matching.index import Matcher
-from storage.matching import load_matcher, load_refused, load_relearned
+from storage.matching import load_adapters, load_matcher, load_refused, load_relearned
 from storage.models import FeatureRequest, Occurrence, utcnow
 
 # Added to a suggestion's score when it is in the area the requester picked (scores are 0..1).
@@ -29,8 +29,9 @@ SAME_AREA_BONUS = 0.05
 # Re-learned vectors are looked for this far before the last one seen: a transaction that stamped an
 # earlier time but committed later is still picked up (re-indexing twice is harmless).
 RELEARN_OVERLAP = timedelta(minutes=2)
-# Phrasings confirmed "It's new" against the requests shown (storage.matching.record_answer) are read at
-# most this often per process (seconds); the process that stored one applies it at once.
+# Phrasings confirmed "It's new" against the requests shown (storage.matching.record_answer) and the
+# workspaces' adapters (matching.adapter) are read at most this often per process (seconds); the process
+# that stored a refusal applies it at once.
 REFUSED_EVERY = 30.0
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class MatchIndex:
                 ):
                     self.matcher.refuse(workspace_id=workspace_id, request_id=request_id, text=text)
                     self._refused_seen = max(self._refused_seen, pair_id)
+                self.matcher.set_adapters(load_adapters(session))
         return missing
 
     def refused(self, *, workspace_id: int, request_ids: list[int], text: str) -> None:

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import FeatureRequest, MatchPair
+from storage.models import FeatureRequest, MatchAdapter, MatchPair
 
 # Rows fetched per round trip while streaming the start-up load (one query).
 LOAD_CHUNK = 2000
@@ -146,3 +147,85 @@ def load_refused(session: Session, *, since_id: int = 0) -> list[tuple[int, int,
             .order_by(MatchPair.id)
         )
     )
+
+
+def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
+    """For each workspace with at least matching.adapter.MIN_PAIRS "Same as" answers, newer than its
+    stored adapter's: fit, judge (matching.adapter.decide) and store the adapter, or drop the stored one
+    when it is refused. Returns (workspace id, verdict) per workspace judged. Needs the model."""
+    import numpy as np
+
+    from matching import adapter
+    from matching.encoder import MODEL_NAME, load_encoder
+    from matching.normalize import normalize
+
+    rows = session.exec(
+        select(MatchPair.workspace_id, func.count(MatchPair.id), func.max(MatchPair.id))
+        .where(MatchPair.same == True)  # noqa: E712
+        .group_by(MatchPair.workspace_id)
+    ).all()
+    stored = {a.workspace_id: a for a in session.exec(select(MatchAdapter))}
+    todo = [(ws, last) for ws, count, last in rows if count >= adapter.MIN_PAIRS]
+    todo = [(ws, last) for ws, last in todo if ws not in stored or stored[ws].last_pair_id < last]
+    if not todo:
+        return []
+    encoder = load_encoder()
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return encoder.encode([normalize(t) or t for t in texts])
+
+    labelled = adapter.labelled_recall(encode)
+    verdicts = []
+    for workspace_id, last in todo:
+        requests = session.exec(
+            select(FeatureRequest.id, FeatureRequest.embedding).where(
+                FeatureRequest.workspace_id == workspace_id,
+                FeatureRequest.status != "merged",
+                FeatureRequest.embedding_model == MODEL_NAME,
+            )
+        ).all()
+        row_of = {rid: i for i, (rid, vec) in enumerate(requests) if vec and len(vec) == 384 * 4}
+        if not row_of:
+            continue
+        candidates = adapter.unit(
+            np.stack([np.frombuffer(vec, dtype=np.float32) for rid, vec in requests if rid in row_of])
+        )
+        row_of = {rid: i for i, rid in enumerate(rid for rid, _ in requests if rid in row_of)}
+        pairs = [
+            (pid, text, rid)
+            for pid, text, rid in session.exec(
+                select(MatchPair.id, MatchPair.text, MatchPair.request_id)
+                .where(MatchPair.workspace_id == workspace_id, MatchPair.same == True)  # noqa: E712
+                .order_by(MatchPair.id)
+            )
+            if rid in row_of and (text or "").strip()
+        ]
+        if len(pairs) < adapter.MIN_PAIRS:
+            continue
+        verdict = adapter.decide(
+            [pid for pid, _, _ in pairs],
+            adapter.unit(encode([text for _, text, _ in pairs])),
+            [row_of[rid] for _, _, rid in pairs],
+            candidates,
+            labelled,
+        )
+        old = stored.get(workspace_id)
+        if verdict.adapter is None:
+            if old is not None:
+                session.delete(old)
+        else:
+            row = old or MatchAdapter(workspace_id=workspace_id, matrix=b"")
+            row.matrix = verdict.adapter.astype(np.float32).tobytes()
+            row.model = MODEL_NAME
+            row.pairs = verdict.pairs
+            row.last_pair_id = last
+            row.held_base, row.held_adapted = verdict.held_base, verdict.held_adapted
+            row.fitted_at = now
+            session.add(row)
+        verdicts.append((workspace_id, verdict.reason))
+    return verdicts
+
+
+def load_adapters(session: Session) -> dict[int, bytes]:
+    """Every workspace's stored adapter (float32 bytes), by workspace id."""
+    return {ws: matrix for ws, matrix in session.exec(select(MatchAdapter.workspace_id, MatchAdapter.matrix))}

@@ -376,3 +376,20 @@ class MatchPair(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     same: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class MatchAdapter(SQLModel, table=True):
+    """A workspace's adapter on query embeddings (matching.adapter), fitted by the clock from its "Same as"
+    answers and kept only while it beats the base model on held-back answers and the labelled set (0017)."""
+
+    __tablename__ = "match_adapter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", unique=True)
+    matrix: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    model: str = Field(default="", max_length=64)
+    pairs: int = 0  # "Same as" answers it was judged on (fitted on three in four)
+    last_pair_id: int = 0
+    held_base: float = 0.0
+    held_adapted: float = 0.0
+    fitted_at: datetime = Field(default_factory=utcnow)

@@ -1,4 +1,5 @@
-"""match_pair: the requester's answers at the "Same thing?" step (a phrasing is / is not a request shown)
+"""match_pair: the requester's answers at the "Same thing?" step (a phrasing is / is not a request shown);
+match_adapter: a workspace's adapter on query embeddings learnt from them
 
 Revision ID: 0017_pairs
 Revises: 0015_oauth
@@ -34,9 +35,25 @@ def upgrade() -> None:
     with op.batch_alter_table("match_pair", schema=None) as batch_op:
         batch_op.create_index("ix_match_pair_request_id", ["request_id"], unique=False)
         batch_op.create_index("ix_match_pair_workspace_id", ["workspace_id"], unique=False)
+    op.create_table(
+        "match_adapter",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("matrix", sa.LargeBinary(), nullable=False),
+        sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("pairs", sa.Integer(), nullable=False),
+        sa.Column("last_pair_id", sa.Integer(), nullable=False),
+        sa.Column("held_base", sa.Float(), nullable=False),
+        sa.Column("held_adapted", sa.Float(), nullable=False),
+        sa.Column("fitted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspace.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("workspace_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("match_adapter")
     with op.batch_alter_table("match_pair", schema=None) as batch_op:
         batch_op.drop_index("ix_match_pair_workspace_id")
         batch_op.drop_index("ix_match_pair_request_id")
