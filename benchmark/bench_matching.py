@@ -308,7 +308,7 @@ def calibrate(groups: list[dict]) -> None:
     print(
         f"leave-one-group-out (recall give {calibration.RECALL_GIVE}): cut-offs chosen "
         f"{min(picked):.2f}..{max(picked):.2f}, median {statistics.median(picked):.2f}; held-out heard@3 "
-        f"{sum(hits) / len(hits):.3f}, false {sum(shown) / len(shown):.2f}; in use: {calibration.STEP_MIN_SCORE}"
+        f"{sum(hits) / len(hits):.3f}, false {sum(shown) / len(shown):.2f}; in use: {calibration.STEP_MIN_SCORE} (and a gap over the next scores of {calibration.STEP_MIN_GAP}, not applied in this table)"
     )
 
 
@@ -426,7 +426,7 @@ def main() -> int:
             f"{s['p95']:>7.2f} {s['p99']:>7.2f}"
         )
     print(
-        f"cut-offs: string >= {STRING_MIN_SCORE}, embedding: best >= {calibration.STEP_MIN_SCORE} "
+        f"cut-offs: string >= {STRING_MIN_SCORE}, embedding: best >= {calibration.STEP_MIN_SCORE} with gap >= {calibration.STEP_MIN_GAP} "
         f"(others >= {calibration.CANDIDATE_MIN_SCORE}); "
         "targets: recall@3 >= 0.9, p95 <= 20 ms at 100k; recall = title only, heard = as heard"
     )

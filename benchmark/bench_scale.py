@@ -49,7 +49,8 @@ WORKSPACE = 1
 CORPUS_ID0 = 1_000_000
 SAME_AREA_BONUS = 0.05  # matching.live's
 CHUNK = 5000
-CUTOFFS = [None, 0.40, 0.45, 0.50, 0.52, 0.55, 0.58, 0.60, 0.62, 0.65, 0.70]
+GAPS = [0.0, 0.04, 0.08, 0.10, 0.12, 0.14]
+CUTOFFS = [None, 0.30, 0.40, 0.45, 0.50, 0.52, 0.55, 0.58, 0.60, 0.62, 0.65, 0.70]
 
 
 def load_code(path: Path | None):
@@ -118,7 +119,7 @@ class Bench:
             return (self.area[gid] + 1 + (gid + j) % 7) % len(scale_corpus.AREAS)
         return self.area[gid]
 
-    def ask(self, text: str, area: int, limit: int = 5) -> list[tuple[int, float]]:
+    def ask(self, text: str, area: int, limit: int = 10) -> list[tuple[int, float]]:
         return self.matcher.suggest_many(
             scopes=self.scopes, text=text, limit=limit, bonus={(WORKSPACE, area): SAME_AREA_BONUS}
         )
@@ -136,7 +137,7 @@ class Bench:
                         "gid": gid,
                         "rank": got.index(gid) + 1 if gid in got else 0,
                         "best": found[0][1] if found else float("-inf"),
-                        "top3": got[:3],
+                        "gap": gap_of(found),
                     }
                 )
         self.matcher.step_min = None
@@ -182,7 +183,9 @@ class Bench:
                 self.matcher.remove(rid)
             for j, query in enumerate(g["phrasings"]):
                 found = self.ask(query, self.picked(gid, j))
-                out.append({"gid": gid, "best": found[0][1] if found else float("-inf")})
+                out.append(
+                    {"gid": gid, "best": found[0][1] if found else float("-inf"), "gap": gap_of(found)}
+                )
             self.matcher.add(request_id=gid, scope=(WORKSPACE, self.area[gid]), text=g["phrasings"][0])
             self.matcher.add_many(
                 (
@@ -280,78 +283,91 @@ def search_in_database(titles: list[tuple[int, str]], gids: list[int]) -> dict[i
             return found
 
 
+def gap_of(found: list[tuple[int, float]]) -> float:
+    """matching.calibration.gap over a look-up's (up to 10) suggestions."""
+    if not found:
+        return float("-inf")
+    nxt = [score for _, score in found[1:10]]
+    return found[0][1] - sum(nxt) / 9
+
+
 def share(values) -> float:
     values = list(values)
     return sum(values) / max(1, len(values))
 
 
-def figures(title: list[dict], heard: list[dict], new: list[dict], cut: float, keep=lambda gid: True) -> dict:
+def figures(
+    title: list[dict],
+    heard: list[dict],
+    new: list[dict],
+    cut: float,
+    keep=lambda gid: True,
+    min_gap: float = -9.0,
+) -> dict:
     t = [r for r in title if keep(r["gid"])]
     h = [r for r in heard if keep(r["gid"])]
     nw = [r for r in new if keep(r["gid"])]
 
-    def at(rows, k):
-        return share(r["best"] >= cut and 0 < r["rank"] <= k for r in rows)
+    def step(r) -> bool:
+        return r["best"] >= cut and r["gap"] >= min_gap
 
-    shown = [r for r in t if r["best"] >= cut]
+    def at(rows, k):
+        return share(step(r) and 0 < r["rank"] <= k for r in rows)
+
+    shown = [r for r in t if step(r)]
     return {
         "r1": at(t, 1),
         "r3": at(t, 3),
         "r5": at(t, 5),
         "h3": at(h, 3),
-        "needless": share(r["best"] >= cut for r in nw),
+        "needless": share(step(r) for r in nw),
         "precision": share(0 < r["rank"] <= 3 for r in shown) if shown else float("nan"),
-        "steps": share(r["best"] >= cut for r in t),
+        "steps": share(step(r) for r in t),
     }
 
 
-def table(title, heard, new, in_use: float, keep=lambda gid: True) -> None:
+def table(title, heard, new, in_use: float, in_gap: float, keep=lambda gid: True) -> None:
     print(
-        f"{'best >=':>8} {'step on repeat':>14} {'precision':>9} {'recall@3':>8} {'heard@3':>8} {'needless':>8}"
+        f"{'best >=':>8} {'gap >=':>7} {'step on repeat':>14} {'precision':>9} {'recall@3':>8} {'heard@3':>8} "
+        f"{'needless':>8} {'held-out r@3':>12} {'held-out needless':>17}"
     )
-    for cut in CUTOFFS:
+    rows = [(c, -9.0) for c in CUTOFFS] + [(in_use, g) for g in GAPS]
+    for cut, g in rows:
         c = -9.0 if cut is None else cut
-        f = figures(title, heard, new, c, keep)
-        mark = "  <- in use" if cut is not None and abs(cut - in_use) < 1e-9 else ""
+        f = figures(title, heard, new, c, keep, g)
+        held = figures(title, heard, new, c, lambda gid: gid % 2 == 1, g)
+        mark = "  <- in use" if cut == in_use and abs(g - in_gap) < 1e-9 else ""
         label = "none" if cut is None else f"{cut:.2f}"
+        glabel = "-" if g <= -9 else f"{g:.2f}"
         print(
-            f"{label:>8} {f['steps']:>14.3f} {f['precision']:>9.3f} {f['r3']:>8.3f} {f['h3']:>8.3f} "
-            f"{f['needless']:>8.3f}{mark}"
+            f"{label:>8} {glabel:>7} {f['steps']:>14.3f} {f['precision']:>9.3f} {f['r3']:>8.3f} {f['h3']:>8.3f} "
+            f"{f['needless']:>8.3f} {held['r3']:>12.3f} {held['needless']:>17.3f}{mark}"
         )
 
 
 def tune(bench: Bench) -> None:
-    """Weights and cut-off chosen on the even-numbered groups; figures on the odd-numbered ones."""
+    """Weights, then the step's gap, chosen on the even-numbered groups; figures on the odd-numbered ones."""
     cal = bench.calibration
     train = lambda gid: gid % 2 == 0  # noqa: E731
     test = lambda gid: gid % 2 == 1  # noqa: E731
     results = []
-    for lw in [0.0, 0.2, 0.35, 0.5, 0.7]:
-        for dw in [0.0, 0.1, 0.15, 0.25]:
+    for lw in [0.0, 0.15, 0.35]:
+        for dw in [0.0, 0.15]:
             cal.LEXICAL_WEIGHT, cal.DOC_WEIGHT = lw, dw
-            title = bench.title_only()
-            new = bench.new_requests()
+            title, new = bench.title_only(), bench.new_requests()
             f = figures(title, [], new, -9.0, train)
-            # the cut-off: highest with train recall@3 within RECALL_GIVE of uncut
-            best_cut = None
-            for cut in sorted(c for c in CUTOFFS if c is not None):
-                g = figures(title, [], new, cut, train)
-                if g["r3"] >= f["r3"] - cal.RECALL_GIVE:
-                    best_cut = (cut, g)
-            results.append((f["r3"], lw, dw, best_cut, title, new))
-            cut, g = best_cut if best_cut else (None, f)
-            print(
-                f"lexical {lw:.2f} doc {dw:.2f}: train recall@3 {f['r3']:.3f} uncut; cut {cut}: "
-                f"recall@3 {g['r3']:.3f} needless {g['needless']:.3f}",
-                flush=True,
-            )
-    results.sort(key=lambda r: (-r[0], -(r[3][1]["needless"] <= 0.25 if r[3] else 0)))
-    r3, lw, dw, best_cut, title, new = results[0]
-    cut = best_cut[0] if best_cut else -9.0
-    held = figures(title, [], new, cut, test)
+            results.append((f["r3"], lw, dw, title, new))
+            print(f"lexical {lw:.2f} doc {dw:.2f}: train recall@3 {f['r3']:.3f} (uncut)", flush=True)
+    results.sort(key=lambda r: -r[0])
+    _, lw, dw, title, new = results[0]
+    fine = [round(0.01 * i, 2) for i in range(0, 21)]
+    ok = [g for g in fine if figures(title, [], new, cal.STEP_MIN_SCORE, train, g)["needless"] <= 0.25]
+    g = min(ok) if ok else max(fine)
+    held = figures(title, [], new, cal.STEP_MIN_SCORE, test, g)
     print(
-        f"chosen on the even groups: lexical {lw}, doc {dw}, step cut-off {cut}; held-out (odd groups): "
-        f"recall@1 {held['r1']:.3f} recall@3 {held['r3']:.3f} recall@5 {held['r5']:.3f} needless {held['needless']:.3f}"
+        f"chosen on the even groups: lexical {lw}, doc {dw}, step gap {g} (best >= {cal.STEP_MIN_SCORE}); "
+        f"held-out (odd groups): recall@1 {held['r1']:.3f} recall@3 {held['r3']:.3f} recall@5 {held['r5']:.3f} "
+        f"needless {held['needless']:.3f}"
     )
 
 
@@ -393,7 +409,7 @@ def main() -> int:
             f"{sum(1 for i in bench.items if i.variant_of)} labelled variants); built in {time.perf_counter() - t0:.0f} s"
         )
         print(f"reachable by search: {how}")
-        table(title, heard, new, in_use)
+        table(title, heard, new, in_use, getattr(calibration, "STEP_MIN_GAP", -9.0))
         rows.append((n, f, held, reachable, p95, b95))
         del bench
     print()
