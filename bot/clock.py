@@ -36,10 +36,12 @@ from handlers.digest_builder import (
     questions_for,
 )
 from handlers.home.agenda import partnership_blocks
+from matching import encoder
 from storage import digest as digest_store
 from storage import handled, health, lifecycle, outbox, schedule
 from storage import issues as issue_store
 from storage.db import PATIENT, session_scope
+from storage.matching import refit_adapters
 from storage.models import OneOnOne, Person, utcnow
 
 log = logging.getLogger(__name__)
@@ -340,6 +342,22 @@ def poll_trackers(deps: Deps, now: datetime, every: timedelta | None = None) -> 
     return changed
 
 
+def fit_adapters(deps: Deps, now: datetime, every: timedelta = timedelta(hours=1)) -> list[tuple[int, str]]:
+    """Each workspace's adapter on query embeddings, refitted from its new "Same as" answers at most once an
+    hour per clock, kept only when it beats the base model (matching.adapter). Skipped without the model."""
+    last = deps.extras.get("adapters_fitted_at")
+    if last is not None and now - last < every:
+        return []
+    if not deps.settings.prefer_embeddings or encoder.missing_reason():
+        return []
+    deps.extras["adapters_fitted_at"] = now
+    with session_scope(deps.engine) as session:
+        verdicts = refit_adapters(session, now=now)
+    for workspace_id, verdict in verdicts:
+        log.info("matching adapter for workspace %s: %s", workspace_id, verdict)
+    return verdicts
+
+
 # -- the heartbeat -------------------------------------------------------------------------------
 def _tick(deps: Deps) -> None:
     try:
@@ -349,6 +367,7 @@ def _tick(deps: Deps) -> None:
         prune_handled(deps, now)
         drop_old_text(deps, now)
         poll_trackers(deps, now)
+        fit_adapters(deps, now)
         log.info(
             "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}
         )

@@ -27,9 +27,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from matching import calibration
+from matching import adapter, calibration
 from matching.encoder import EMBEDDING_DIM, MODEL_NAME, load_encoder
 from matching.fallback import STRING_CANDIDATES, STRING_MIN_SCORE, StringScope, string_score
+from matching.lexical import LexicalScope, words_of
 from matching.normalize import feature_weights, features, normalize, terms
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,20 @@ CACHE_SIZE = 2048
 
 
 class VectorScope:
-    """One scope's vectors: a growable float32 matrix, the request id of each row, and which are live."""
+    """One scope's vectors: a growable float32 matrix, the request id of each row, which are live, each
+    row's prior (added to its score: open over shipped) and its title's words (matching.lexical)."""
 
     def __init__(self, dim: int) -> None:
         self.matrix = np.zeros((0, dim), dtype=np.float32)
         self.alive = np.zeros(0, dtype=bool)
+        self.prior = np.zeros(0, dtype=np.float32)
         self.ids: list[int] = []
         self.live = 0
+        self.lexical = LexicalScope()
 
-    def add(self, request_id: int, vector: np.ndarray) -> int:
+    def add(
+        self, request_id: int, vector: np.ndarray, words: list[str] | None = None, prior: float = 0.0
+    ) -> int:
         slot = len(self.ids)
         if slot >= len(self.matrix):
             cap = max(1024, 2 * len(self.matrix))
@@ -58,9 +64,12 @@ class VectorScope:
             grown[:slot] = self.matrix[:slot]
             self.matrix = grown
             self.alive = np.concatenate([self.alive, np.zeros(cap - len(self.alive), dtype=bool)])
+            self.prior = np.concatenate([self.prior, np.zeros(cap - len(self.prior), dtype=np.float32)])
         self.matrix[slot] = vector
         self.alive[slot] = True
+        self.prior[slot] = prior
         self.ids.append(request_id)
+        self.lexical.add(slot, words or [])
         self.live += 1
         return slot
 
@@ -68,6 +77,7 @@ class VectorScope:
         if self.alive[slot]:
             self.alive[slot] = False
             self.matrix[slot] = 0.0
+            self.lexical.remove(slot)
             self.live -= 1
 
 
@@ -97,6 +107,10 @@ class Matcher:
         self._vectors: dict[tuple[int, int], VectorScope] = {}
         self._where: dict[int, tuple[tuple[int, int], int]] = {}  # request id -> (scope, slot)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Per workspace: vectors of phrasings confirmed as new against a request shown, and that request.
+        self._refused: dict[int, tuple[np.ndarray, list[int]]] = {}
+        # Per workspace: the adapter on query vectors learnt from its "Same as" answers (matching.adapter).
+        self._adapters: dict[int, np.ndarray] = {}
         self.max_id = 0  # highest request id ever added
         # The embedding backend's step cut-off (None: matching.calibration's); the benchmark varies it.
         self.step_min: float | None = None
@@ -182,31 +196,38 @@ class Matcher:
         with self._lock:
             return list(self._vectors if self.backend == "embedding" else self._string)
 
-    def add(self, *, request_id: int, scope: tuple[int, int], text: str, vector: bytes | None = None) -> None:
+    def add(
+        self,
+        *,
+        request_id: int,
+        scope: tuple[int, int],
+        text: str,
+        vector: bytes | None = None,
+        status: str = "open",
+    ) -> None:
         """Index (or re-index) one request. ``vector`` is a stored embedding to reuse if it fits."""
-        self.add_many([(request_id, scope, text, vector)])
+        self.add_many([(request_id, scope, text, vector, status)])
 
-    def add_many(self, items: Iterable[tuple[int, tuple[int, int], str, bytes | None]]) -> None:
-        """Index many ``(request_id, scope, text, vector)`` at once (embeds missing vectors in batches)."""
-        items = list(items)
+    def add_many(self, items: Iterable[tuple]) -> None:
+        """Index many ``(request_id, scope, text, vector)`` or ``(..., status)`` at once (embeds missing
+        vectors in batches). ``status`` sets the request's prior (matching.calibration.STATUS_PRIOR)."""
+        items = [tuple(item) if len(item) == 5 else (*item, "open") for item in items]
         if not items:
             return
         with self._lock:
             vectors: list[np.ndarray | None] = [None] * len(items)
-            normalized: list[str] = [""] * len(items)
+            normalized = [normalize(item[2] or "") for item in items]
             if self.backend == "embedding":
-                vectors = [self.from_bytes(v) for _, _, _, v in items]
+                vectors = [self.from_bytes(item[3]) for item in items]
                 todo = [i for i, v in enumerate(vectors) if v is None]
                 for start in range(0, len(todo), 512):
                     chunk = todo[start : start + 512]
-                    encoded = self._encode(
-                        [normalize(items[i][2] or "") or (items[i][2] or "") for i in chunk]
-                    )
+                    encoded = self._encode([normalized[i] or (items[i][2] or "") for i in chunk])
                     for i, v in zip(chunk, encoded, strict=True):
                         vectors[i] = v
-            else:
-                normalized = [normalize(text or "") for _, _, text, _ in items]
-            for (request_id, scope, _text, _), norm, vec in zip(items, normalized, vectors, strict=True):
+            for (request_id, scope, _text, _, status), norm, vec in zip(
+                items, normalized, vectors, strict=True
+            ):
                 request_id = int(request_id)
                 scope = (int(scope[0]), int(scope[1]))
                 self._remove(request_id)
@@ -214,7 +235,8 @@ class Matcher:
                     vscope = self._vectors.get(scope)
                     if vscope is None:
                         vscope = self._vectors[scope] = VectorScope(EMBEDDING_DIM)
-                    slot = vscope.add(request_id, vec)
+                    prior = calibration.STATUS_PRIOR.get(status or "open", 0.0)
+                    slot = vscope.add(request_id, vec, words_of(norm), prior)
                 else:
                     sscope = self._string.get(scope)
                     if sscope is None:
@@ -249,7 +271,9 @@ class Matcher:
             new = self._vectors[scope] = VectorScope(EMBEDDING_DIM)
             for slot, request_id in enumerate(old.ids):
                 if old.alive[slot]:
-                    self._where[request_id] = (scope, new.add(request_id, old.matrix[slot]))
+                    words = list(old.lexical.words[slot])
+                    moved = new.add(request_id, old.matrix[slot], words, float(old.prior[slot]))
+                    self._where[request_id] = (scope, moved)
         else:
             old_s = self._string.pop(scope)
             new_s = self._string[scope] = StringScope()
@@ -288,11 +312,25 @@ class Matcher:
                 if not live:
                     return []
                 query = self._encode([normalized])[0]
-                pooled: list[tuple[int, float, float]] = []
+                workspaces = {scope[0] for scope in live}
+                if len(workspaces) == 1 and next(iter(workspaces)) in self._adapters:
+                    query = adapter.apply(query, self._adapters[next(iter(workspaces))])
+                words = words_of(normalized)
+                pooled: list[Hit] = []
+                scores: dict[int, np.ndarray] = {}  # id(VectorScope) -> this look-up's scores
                 for scope in live:
-                    pooled += self._nearest_embedding(scope, query, limit + 2, bonus.get(scope, 0.0))
-                pooled.sort(key=lambda hit: -hit[2])
-                return calibration.keep(pooled, limit, self.step_min)
+                    hits, scores[id(self._vectors[scope])] = self._nearest_embedding(
+                        scope, query, words, bonus.get(scope, 0.0)
+                    )
+                    pooled += hits
+                pooled = self._drop_refused(live, query, pooled)
+                shown = min(limit, calibration.SHOWN)
+                ranked = rank(pooled, set(words), shown)
+                ranked = self._with_general(ranked, scores, query, set(words), shown)
+                ranked = self._drop_refused(live, query, ranked)
+                return calibration.keep(
+                    [(h.request_id, h.cosine, h.score) for h in ranked], limit, self.step_min
+                )
             for a, b in scopes:
                 scope = (int(a), int(b))
                 hits = self._suggest_string(scope, normalized, limit + 2)
@@ -317,19 +355,144 @@ class Matcher:
         return scored[:limit]
 
     def _nearest_embedding(
-        self, scope: tuple[int, int], query: np.ndarray, count: int, bonus: float
-    ) -> list[tuple[int, float, float]]:
-        """The ``count`` nearest live rows as (request_id, cosine, cosine + bonus)."""
+        self, scope: tuple[int, int], query: np.ndarray, words: list[str], bonus: float
+    ) -> tuple[list[Hit], np.ndarray]:
+        """The ``calibration.POOL`` best live rows of a scope by cosine + lexical coverage + prior, and
+        every row's score (with the bonus) for _with_general."""
         index = self._vectors[scope]
         n = len(index.ids)
         # numpy's BLAS does the 100k x 384 product in about 4 ms here (torch.mv took about 11 ms).
         sims = index.matrix[:n] @ query
-        sims[~index.alive[:n]] = -2.0
-        pool = min(n, count)
-        top = np.argpartition(-sims, pool - 1)[:pool] if pool < n else np.arange(n)
+        score = sims + calibration.LEXICAL_WEIGHT * index.lexical.coverage(words, n, index.alive)
+        score += index.prior[:n]
+        score[~index.alive[:n]] = -9.0
+        pool = min(n, calibration.POOL)
+        top = np.argpartition(-score, pool - 1)[:pool] if pool < n else np.arange(n)
         hits = []
         for slot in top:
+            slot = int(slot)
             if index.alive[slot]:
-                cos = round(min(1.0, max(0.0, float(sims[slot]))), 4)
-                hits.append((index.ids[int(slot)], cos, cos + bonus))
+                cos = min(1.0, max(0.0, float(sims[slot])))
+                hits.append(Hit(index.ids[slot], cos, float(score[slot]) + bonus, index, slot))
+        return hits, score + bonus
+
+    def _with_general(
+        self, ranked: list[Hit], scores: dict[int, np.ndarray], query: np.ndarray, words: set[str], limit: int
+    ) -> list[Hit]:
+        """When the shown candidates are finer-grained versions of a request that is not shown ("SSO with
+        Okta for new hires" above "SSO with Okta"), the most general of those requests takes the last
+        place shown, if its score is within GENERAL_MARGIN of the best. Found by word sets: a row whose
+        words are a proper subset of a shown candidate's (one bincount per candidate, no row loop)."""
+        if not ranked:
+            return ranked
+        shown = ranked[:limit]
+        ids = {h.request_id for h in shown}
+        best = ranked[0].score
+        found: Hit | None = None
+        for h in shown:
+            index = h.scope
+            n = len(index.ids)
+            slots = index.lexical.subsets(h.words, n, index.alive)
+            if len(slots) == 0:
+                continue
+            score = scores[id(index)][slots]
+            k = int(np.argmax(score))
+            slot = int(slots[k])
+            if index.ids[slot] in ids or float(score[k]) < best - calibration.GENERAL_MARGIN:
+                continue
+            if found is None or float(score[k]) > found.score:
+                cos = min(1.0, max(0.0, float(index.matrix[slot] @ query)))
+                found = Hit(index.ids[slot], cos, float(score[k]), index, slot)
+        if found is None:
+            return ranked
+        found.score = round(
+            found.score + calibration.DOC_WEIGHT * found.scope.lexical.doc_coverage(words, found.slot), 4
+        )
+        found.cosine = round(found.cosine, 4)
+        rest = [h for h in ranked if h.request_id != found.request_id]
+        at = min(limit - 1, len(rest))
+        # Ranked on its own score among the shown ones, but never below the last place shown.
+        while at > 0 and rest[at - 1].score < found.score:
+            at -= 1
+        return rest[:at] + [found] + rest[at:]
+
+    # -- learnt from the workspace -------------------------------------------------------------------
+
+    def refuse(self, *, workspace_id: int, request_id: int, text: str) -> None:
+        """A phrasing the requester said is *not* the request they were shown ("It's new"): that
+        request is not suggested again to a phrasing this close to it (calibration.REFUSED_MIN_COSINE)."""
+        if self.backend != "embedding":
+            return
+        normalized = normalize(text or "")
+        if not normalized:
+            return
+        with self._lock:
+            vector = self._encode([normalized])[0]
+            matrix, ids = self._refused.get(int(workspace_id), (np.zeros((0, EMBEDDING_DIM), np.float32), []))
+            self._refused[int(workspace_id)] = (np.vstack([matrix, vector[None, :]]), [*ids, int(request_id)])
+
+    def set_adapters(self, matrices: dict[int, bytes]) -> None:
+        """The workspaces' adapters as stored (float32 d x d bytes); any other workspace uses none."""
+        if self.backend != "embedding":
+            return
+        size = EMBEDDING_DIM * EMBEDDING_DIM * 4
+        loaded = {
+            int(ws): np.frombuffer(raw, dtype=np.float32).reshape(EMBEDDING_DIM, EMBEDDING_DIM)
+            for ws, raw in matrices.items()
+            if raw and len(raw) == size
+        }
+        with self._lock:
+            self._adapters = loaded
+
+    def _drop_refused(self, scopes: list[tuple[int, int]], query: np.ndarray, hits: list[Hit]) -> list[Hit]:
+        refused: set[int] = set()
+        for workspace_id in {scope[0] for scope in scopes}:
+            matrix, ids = self._refused.get(workspace_id, (None, []))
+            if matrix is None or not ids:
+                continue
+            close = np.flatnonzero(matrix @ query >= calibration.REFUSED_MIN_COSINE)
+            refused.update(ids[int(i)] for i in close)
+        return [h for h in hits if h.request_id not in refused] if refused else hits
+
+
+class Hit:
+    """One candidate of a look-up: its cosine, its ranking score, and where its row is."""
+
+    __slots__ = ("request_id", "cosine", "score", "scope", "slot")
+
+    def __init__(self, request_id: int, cosine: float, score: float, scope: VectorScope, slot: int) -> None:
+        self.request_id = request_id
+        self.cosine = cosine
+        self.score = score
+        self.scope = scope
+        self.slot = slot
+
+    @property
+    def words(self) -> frozenset[str]:
+        return frozenset(self.scope.lexical.words[self.slot])
+
+
+def rank(hits: list[Hit], query_words: set[str], limit: int) -> list[Hit]:
+    """The pooled candidates best first: their score plus how much of each candidate's own title the
+    query covers (a finer-grained variant carries words the query never said). Then, when a general
+    request (its words a subset of a shown candidate's) is close behind, it is shown too: the top
+    ``limit`` always hold the general request beside its variants."""
+    for h in hits:
+        h.score += calibration.DOC_WEIGHT * h.scope.lexical.doc_coverage(query_words, h.slot)
+    hits.sort(key=lambda h: -h.score)
+    if len(hits) <= limit or not hits:
         return hits
+    best = hits[0].score
+    shown = hits[:limit]
+    for i in range(limit, len(hits)):
+        g = hits[i]
+        if g.score < best - calibration.GENERAL_MARGIN:
+            break
+        gw = g.words
+        if gw and any(gw < h.words for h in shown):
+            hits.insert(limit - 1, hits.pop(i))  # in last place shown, the others move down one
+            break
+    for h in hits:
+        h.score = round(h.score, 4)
+        h.cosine = round(h.cosine, 4)
+    return hits

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from matching.index import Matcher
-from storage.matching import load_matcher, load_relearned
+from storage.matching import load_adapters, load_matcher, load_refused, load_relearned
 from storage.models import FeatureRequest, Occurrence, utcnow
 
 # Added to a suggestion's score when it is in the area the requester picked (scores are 0..1).
@@ -28,6 +29,10 @@ SAME_AREA_BONUS = 0.05
 # Re-learned vectors are looked for this far before the last one seen: a transaction that stamped an
 # earlier time but committed later is still picked up (re-indexing twice is harmless).
 RELEARN_OVERLAP = timedelta(minutes=2)
+# Phrasings confirmed "It's new" against the requests shown (storage.matching.record_answer) and the
+# workspaces' adapters (matching.adapter) are read at most this often per process (seconds); the process
+# that stored a refusal applies it at once.
+REFUSED_EVERY = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,8 @@ class MatchIndex:
         self._lock = threading.Lock()
         self._max_id = 0
         self._learned_seen: datetime | None = None
+        self._refused_seen = 0  # the last match_pair id read
+        self._refused_read: float | None = None  # time.monotonic() of the last read
 
     @property
     def backend(self) -> str:
@@ -77,7 +84,22 @@ class MatchIndex:
                     up_to_id=self._max_id,
                 )
                 self._learned_seen = max(self._learned_seen, latest)
+            if self._refused_read is None or time.monotonic() - self._refused_read >= REFUSED_EVERY:
+                self._refused_read = time.monotonic()
+                for pair_id, workspace_id, request_id, text in load_refused(
+                    session, since_id=self._refused_seen
+                ):
+                    self.matcher.refuse(workspace_id=workspace_id, request_id=request_id, text=text)
+                    self._refused_seen = max(self._refused_seen, pair_id)
+                self.matcher.set_adapters(load_adapters(session))
         return missing
+
+    def refused(self, *, workspace_id: int, request_ids: list[int], text: str) -> None:
+        """The requester said "It's new" to these suggestions: stop suggesting them for this phrasing
+        here at once (the other processes read the stored pairs within REFUSED_EVERY)."""
+        with self._lock:
+            for request_id in request_ids:
+                self.matcher.refuse(workspace_id=workspace_id, request_id=request_id, text=text)
 
     def warm_up(self, engine: Engine) -> None:
         """Load the model and the stored requests before serving: a form submitted right after start-up
@@ -128,6 +150,7 @@ class MatchIndex:
                 scope=(request.workspace_id, request.area_id),
                 text=request.title,
                 vector=vector,
+                status=request.status,
             )
 
     def forget(self, request_id: int) -> None:

@@ -74,6 +74,8 @@ def set_status(
     )
     if status == "shipped":
         values.update(shipped_note=note, shipped_link=link)
+    if request.embedding:  # every process re-indexes it (its status is part of its ranking)
+        values["embedding_at"] = utcnow()
     # Compare-and-set: of two clicks (or two PMs) deciding at once, only the first finds the status (and
     # reason) it read; on PostgreSQL the second waits for the first's row lock, on SQLite for the write lock.
     changed = session.exec(

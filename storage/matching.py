@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import FeatureRequest
+from storage.models import FeatureRequest, MatchAdapter, MatchPair
 
 # Rows fetched per round trip while streaming the start-up load (one query).
 LOAD_CHUNK = 2000
@@ -44,7 +46,7 @@ def _index_rows(matcher: Any, rows: Iterable[Any]) -> list[int]:
         if model_name and matcher.from_bytes(vector) is None:
             missing.append(rid)
             vector = None
-        items.append((rid, (workspace_id, area_id), title, vector))
+        items.append((rid, (workspace_id, area_id), title, vector, status))
     matcher.add_many(items)
     return missing
 
@@ -83,3 +85,147 @@ def load_relearned(session: Session, matcher: Any, *, since: datetime, up_to_id:
     ).all()
     _index_rows(matcher, [row for row in rows if row[0] <= up_to_id])  # another model's vector: title
     return max([since, *(row[-1] for row in rows)])
+
+
+def record_answer(
+    session: Session,
+    *,
+    workspace_id: int,
+    draft_id: int,
+    text: str,
+    same_as: int | None,
+    shown: list[int],
+) -> list[int]:
+    """Keep what the requester answered at the "Same thing?" step: ``same_as`` the request they picked
+    (a positive pair), or on "It's new" every request ``shown`` (negative pairs). Only requests of this
+    workspace count (the ids come from the submitted view). Once per form and request: a second
+    submission of the same form adds nothing. Returns the request ids of the pairs stored."""
+    wanted = [same_as] if same_as is not None else list(dict.fromkeys(shown))
+    if not wanted or not (text or "").strip():
+        return []
+    known = set(
+        session.exec(
+            select(FeatureRequest.id).where(
+                FeatureRequest.id.in_(wanted), FeatureRequest.workspace_id == workspace_id
+            )
+        )
+    )
+    already = set(
+        session.exec(
+            select(MatchPair.request_id).where(
+                MatchPair.draft_id == draft_id, MatchPair.request_id.in_(wanted)
+            )
+        )
+    )
+    stored: list[int] = []
+    for request_id in wanted:
+        if request_id not in known or request_id in already:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(
+                    MatchPair(
+                        workspace_id=workspace_id,
+                        request_id=request_id,
+                        draft_id=draft_id,
+                        text=text,
+                        same=same_as is not None,
+                    )
+                )
+            stored.append(request_id)
+        except IntegrityError:  # the same form, submitted twice at once: the other one stored it
+            pass
+    return stored
+
+
+def load_refused(session: Session, *, since_id: int = 0) -> list[tuple[int, int, int, str]]:
+    """Negative pairs stored after ``since_id``: (pair id, workspace id, request id, phrasing)."""
+    return list(
+        session.exec(
+            select(MatchPair.id, MatchPair.workspace_id, MatchPair.request_id, MatchPair.text)
+            .where(MatchPair.id > since_id, MatchPair.same == False)  # noqa: E712
+            .order_by(MatchPair.id)
+        )
+    )
+
+
+def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
+    """For each workspace with at least matching.adapter.MIN_PAIRS "Same as" answers, newer than its
+    stored adapter's: fit, judge (matching.adapter.decide) and store the adapter, or drop the stored one
+    when it is refused. Returns (workspace id, verdict) per workspace judged. Needs the model."""
+    import numpy as np
+
+    from matching import adapter
+    from matching.encoder import MODEL_NAME, load_encoder
+    from matching.normalize import normalize
+
+    rows = session.exec(
+        select(MatchPair.workspace_id, func.count(MatchPair.id), func.max(MatchPair.id))
+        .where(MatchPair.same == True)  # noqa: E712
+        .group_by(MatchPair.workspace_id)
+    ).all()
+    stored = {a.workspace_id: a for a in session.exec(select(MatchAdapter))}
+    todo = [(ws, last) for ws, count, last in rows if count >= adapter.MIN_PAIRS]
+    todo = [(ws, last) for ws, last in todo if ws not in stored or stored[ws].last_pair_id < last]
+    if not todo:
+        return []
+    encoder = load_encoder()
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return encoder.encode([normalize(t) or t for t in texts])
+
+    labelled = adapter.labelled_recall(encode)
+    verdicts = []
+    for workspace_id, last in todo:
+        requests = session.exec(
+            select(FeatureRequest.id, FeatureRequest.embedding).where(
+                FeatureRequest.workspace_id == workspace_id,
+                FeatureRequest.status != "merged",
+                FeatureRequest.embedding_model == MODEL_NAME,
+            )
+        ).all()
+        row_of = {rid: i for i, (rid, vec) in enumerate(requests) if vec and len(vec) == 384 * 4}
+        if not row_of:
+            continue
+        candidates = adapter.unit(
+            np.stack([np.frombuffer(vec, dtype=np.float32) for rid, vec in requests if rid in row_of])
+        )
+        row_of = {rid: i for i, rid in enumerate(rid for rid, _ in requests if rid in row_of)}
+        pairs = [
+            (pid, text, rid)
+            for pid, text, rid in session.exec(
+                select(MatchPair.id, MatchPair.text, MatchPair.request_id)
+                .where(MatchPair.workspace_id == workspace_id, MatchPair.same == True)  # noqa: E712
+                .order_by(MatchPair.id)
+            )
+            if rid in row_of and (text or "").strip()
+        ]
+        if len(pairs) < adapter.MIN_PAIRS:
+            continue
+        verdict = adapter.decide(
+            [pid for pid, _, _ in pairs],
+            adapter.unit(encode([text for _, text, _ in pairs])),
+            [row_of[rid] for _, _, rid in pairs],
+            candidates,
+            labelled,
+        )
+        old = stored.get(workspace_id)
+        if verdict.adapter is None:
+            if old is not None:
+                session.delete(old)
+        else:
+            row = old or MatchAdapter(workspace_id=workspace_id, matrix=b"")
+            row.matrix = verdict.adapter.astype(np.float32).tobytes()
+            row.model = MODEL_NAME
+            row.pairs = verdict.pairs
+            row.last_pair_id = last
+            row.held_base, row.held_adapted = verdict.held_base, verdict.held_adapted
+            row.fitted_at = now
+            session.add(row)
+        verdicts.append((workspace_id, verdict.reason))
+    return verdicts
+
+
+def load_adapters(session: Session) -> dict[int, bytes]:
+    """Every workspace's stored adapter (float32 bytes), by workspace id."""
+    return {ws: matrix for ws, matrix in session.exec(select(MatchAdapter.workspace_id, MatchAdapter.matrix))}

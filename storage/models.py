@@ -416,3 +416,37 @@ SLACK_BOTS = SQLAlchemyInstallationStore.build_bots_table(SQLModel.metadata, "sl
 SLACK_OAUTH_STATES = SQLAlchemyOAuthStateStore.build_oauth_states_table(
     SQLModel.metadata, "slack_oauth_states"
 )
+
+
+class MatchPair(SQLModel, table=True):
+    """What a requester answered at the "Same thing?" step (0017): a phrasing confirmed as the same as the
+    request shown (``same``), or, on "It's new", one row per request shown that it is *not*. Stored once
+    per form and request; the matcher stops suggesting a request to phrasings refused against it."""
+
+    __tablename__ = "match_pair"
+    __table_args__ = (UniqueConstraint("draft_id", "request_id", name="uq_match_pair_draft_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="feature_request.id", index=True)
+    draft_id: int = Field(foreign_key="draft.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    same: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MatchAdapter(SQLModel, table=True):
+    """A workspace's adapter on query embeddings (matching.adapter), fitted by the clock from its "Same as"
+    answers and kept only while it beats the base model on held-back answers and the labelled set (0017)."""
+
+    __tablename__ = "match_adapter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", unique=True)
+    matrix: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    model: str = Field(default="", max_length=64)
+    pairs: int = 0  # "Same as" answers it was judged on (fitted on three in four)
+    last_pair_id: int = 0
+    held_base: float = 0.0
+    held_adapted: float = 0.0
+    fitted_at: datetime = Field(default_factory=utcnow)

@@ -105,3 +105,17 @@ def read_choice(view: dict[str, Any]) -> int | str | None:
     if value.startswith("req:") and as_id(value[4:]) is not None:
         return as_id(value[4:])
     return None
+
+
+def read_shown(view: dict[str, Any]) -> list[int]:
+    """The request ids the step offered (its radio options), at most ten; untrusted like any value of a
+    submitted view, so the caller keeps only requests of the submitter's workspace."""
+    shown: list[int] = []
+    for block in view.get("blocks") or []:
+        if not isinstance(block, dict) or block.get("block_id") != "choice":
+            continue
+        for option in (block.get("element") or {}).get("options") or []:
+            value = option.get("value") if isinstance(option, dict) else None
+            if isinstance(value, str) and value.startswith("req:") and as_id(value[4:]) is not None:
+                shown.append(as_id(value[4:]))
+    return list(dict.fromkeys(shown))[:10]

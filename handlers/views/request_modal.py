@@ -15,7 +15,7 @@ from handlers.common import actor, deps_of
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.values import ForgedValue, read_id
-from handlers.views.repeat_builder import NEW, read_choice
+from handlers.views.repeat_builder import NEW, read_choice, read_shown
 from handlers.views.request_modal_builder import (
     CUSTOMER_LIMIT,
     CUSTOMER_OPTION_LIMIT,
@@ -29,6 +29,7 @@ from handlers.views.request_modal_builder import (
 from storage import people
 from storage import requests as store
 from storage.db import session_scope
+from storage.matching import record_answer
 from storage.models import Draft, Person, ProductArea, Workspace
 from storage.money import AmountError, parse_amount
 from storage.requests import FREQUENCIES, IMPACTS
@@ -240,6 +241,16 @@ def repeat_choice_submission(
                 errors={"choice": "The product area you picked is gone; log it again."},
             )
             return
+        # What the requester answered teaches the matcher (storage.matching.record_answer).
+        shown = read_shown(view)
+        stored = record_answer(
+            session,
+            workspace_id=workspace.id,
+            draft_id=draft.id,
+            text=answers.text,
+            same_as=request.id if request is not None else None,
+            shown=shown,
+        )
         log_and_reply(
             session=session,
             deps=deps,
@@ -251,6 +262,8 @@ def repeat_choice_submission(
             area=area,
             request=request,
         )
+        if request is None and stored and deps.matcher is not None:
+            deps.matcher.refused(workspace_id=workspace.id, request_ids=stored, text=answers.text)
     ack()
     deps.kick()
 

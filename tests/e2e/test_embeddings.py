@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from matching import encoder
 from storage.db import make_engine
-from storage.models import FeatureRequest, Occurrence
+from storage.models import FeatureRequest, MatchPair, Occurrence
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.conftest import start_server, stop_server
 from tests.e2e.test_thresholds import log
@@ -89,3 +89,25 @@ def test_a_confirmed_repeat_teaches_the_request_its_words_in_every_worker(embedd
         assert len(s.exec(select(FeatureRequest)).all()) == 4
     assert texts == ["SAML SSO with Okta", "single sign-on through their identity provider", AZURE]
     assert sso.embedding_at is not None
+
+
+def test_its_new_is_remembered_and_the_refused_request_is_not_offered_again(embedding_server):
+    """A requester answers "It's new" to the step: each request shown is stored once as *not* that
+    phrasing, and the next rep typing it is not offered those requests again (only the new one)."""
+    d, engine = embedding_server
+    log(d, "U1REP", "SAML SSO with Okta", {"customer": "Acme"})
+    log(d, "U2REP", "Dark mode for the dashboard", {"customer": "Initech"})
+    wording = "single sign-on for the franchise stores through Okta"
+    step = log(d, "U3CSM", wording, {"customer": "Globex"})  # answers "It's new"
+    assert step is not None and "SAML SSO with Okta" in json.dumps(step)
+    again = log(d, "U4AM", wording, {"customer": "Umbrella"}, same_as=wording[:20])
+    assert again is not None
+    offered = [o["text"]["text"] for o in again["blocks"][1]["element"]["options"]]
+    assert offered[0].startswith("Same as: single sign-on for the franchise")
+    assert not any("SAML SSO with Okta" in o for o in offered)
+    with Session(engine) as s:
+        sso = s.exec(select(FeatureRequest).where(FeatureRequest.title == "SAML SSO with Okta")).one()
+        pairs = s.exec(select(MatchPair).order_by(MatchPair.id)).all()
+    refused = [(p.request_id, p.text, p.same) for p in pairs if not p.same]
+    assert (sso.id, wording, False) in refused and len(refused) == len(set(refused))
+    assert [p.same for p in pairs].count(True) == 1  # U4AM's "Same as" the request U3CSM logged

@@ -2,7 +2,7 @@
 requests linked to issues, and the webhook deliveries already acted on
 
 Revision ID: 0018_integrations
-Revises: 0015_oauth
+Revises: 0017_pairs
 Create Date: 2026-12-03 13:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0018_integrations"
-down_revision = "0015_oauth"
+down_revision = "0017_pairs"
 branch_labels = None
 depends_on = None
 
