@@ -59,19 +59,31 @@ def _pg_query(terms: list[str], joiner: str) -> str:
     return f" {joiner} ".join(parts)
 
 
+# Ranking reads every matching row's text, so a broad query ("ex", "report" among 100,000 requests) would
+# cost in proportion to the whole store. Only the newest RANKED matches of the workspace (in the statuses
+# asked for) are ranked: every match when there are fewer, which is what a few typed words leave.
+RANKED = 500
+
 _SQLITE = """
-SELECT r.id FROM request_search
-JOIN feature_request r ON r.id = request_search.rowid
-WHERE request_search MATCH :query AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
-ORDER BY bm25(request_search, 4.0, 1.0), r.id DESC
+SELECT id FROM (
+    SELECT r.id AS id, bm25(request_search, 4.0, 1.0) AS score
+    FROM request_search JOIN feature_request r ON r.id = request_search.rowid
+    WHERE request_search MATCH :query AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
+    ORDER BY request_search.rowid DESC
+    LIMIT :ranked
+) ORDER BY score, id DESC
 LIMIT :limit
 """
 _PG = """
-SELECT r.id FROM request_search s
-JOIN feature_request r ON r.id = s.request_id
-WHERE s.document @@ to_tsquery('simple', :query)
-  AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
-ORDER BY ts_rank(s.document, to_tsquery('simple', :query)) DESC, r.id DESC
+SELECT id FROM (
+    SELECT r.id AS id, s.document AS document
+    FROM request_search s JOIN feature_request r ON r.id = s.request_id
+    WHERE s.document @@ to_tsquery('simple', :query)
+      AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
+    ORDER BY s.request_id DESC
+    LIMIT :ranked
+) hits
+ORDER BY ts_rank(document, to_tsquery('simple', :query)) DESC, id DESC
 LIMIT :limit
 """
 
@@ -94,7 +106,7 @@ def search_requests(
     build = _pg_query if postgres else _sqlite_query
     names = {f"s{i}": status for i, status in enumerate(statuses)}
     statement = sql((_PG if postgres else _SQLITE).format(statuses=", ".join(f":{k}" for k in names)))
-    params = {"workspace_id": workspace_id, "limit": limit, **names}
+    params = {"workspace_id": workspace_id, "limit": limit, "ranked": max(RANKED, limit), **names}
     every, some = ("&", "|") if postgres else ("AND", "OR")
     ids = [row[0] for row in session.execute(statement, {**params, "query": build(terms, every)})]
     if not ids and len(terms) > 1:

@@ -199,3 +199,21 @@ def test_the_migration_backfills_and_downgrades(engine, world):
     with Session(engine) as s2:
         assert search_requests(s2, workspace_id=ws.id, text="excel") == [r["csv"].id]
         assert search_requests(s2, workspace_id=ws.id, text="okt")[0] == r["okta"].id
+
+
+def test_only_the_newest_matches_are_ranked_and_they_are_the_workspaces_own(world, monkeypatch):
+    """A broad query ranks the newest RANKED matches of this workspace: another workspace's newer ones
+    never crowd them out."""
+    import storage.search
+
+    s, ws, other, me, area, _ = world
+    them = people.ensure_person(session=s, workspace=other, slack_user_id="U3")
+    their_area = people.ensure_area(session=s, workspace_id=other.id, name="Platform")
+    ours = [_request(s, ws, area, me, f"Webhook retries {i}").id for i in range(4)]
+    for i in range(12):
+        _request(s, other, their_area, them, f"Webhook signing {i}")
+    s.commit()
+    monkeypatch.setattr(storage.search, "RANKED", 3)
+    found = find(s, ws, "webhook", limit=3)
+    assert set(found) == set(ours[1:])  # the 3 newest of ours
+    assert find(s, ws, "webhook retries 0", limit=3) == [ours[0]]  # more words: the older one is found
