@@ -17,7 +17,9 @@ Timed per database and size, each over --queries look-ups of what a person types
   listener: the person and draft checks, the search, the counts) over loopback, as Slack would send it.
 
 Figures are p50 / p95 in ms and, because the machine is shared and noisy, p95 as a ratio to a baseline
-measured in the same run: one primary-key SELECT of a request's title on the same database ("x pk").
+measured in the same run over the same queries: what the index replaces, a `lower(title) LIKE '%word%'`
+scan of the workspace's titles that finds every match (as ranking needs; titles only, so it finds less).
+Below 1 = the index is faster.
 Slack gives an options request 3 s; the goal is p95 <= 50 ms at 100k.
 """
 
@@ -144,6 +146,19 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
+def scan(session: Session, ws: int, typed: str) -> list[int]:
+    """The baseline: what the index replaces, a LIKE over every title of the workspace (titles only), every
+    match found (ranking them needs them all)."""
+    terms = words(typed)
+    where = " AND ".join(f"lower(title) LIKE :w{i}" for i in range(len(terms)))
+    statement = text(
+        f"SELECT id FROM feature_request WHERE workspace_id = :ws AND status IN ('open', 'planned', 'not_yet') "
+        f"AND {where}"
+    )
+    params = {"ws": ws, **{f"w{i}": f"%{t}%" for i, t in enumerate(terms)}}
+    return [row[0] for row in session.execute(statement, params)]
+
+
 def http_round_trip(url: str, ws_person_draft: tuple[int, int, int], items: list[str]) -> list[float]:
     from bot.driver import HttpDriver
     from bot.fake_slack import FakeSlack
@@ -196,23 +211,24 @@ def bench(engine, url: str, label: str, n: int, count: int, http: bool) -> list[
             hit = sum(1 for f in found if f) / len(found)
             rows.append(dict(db=label, n=n, kind=kind, spent=spent, base=base, hit=hit, load_s=load_s))
     if http:
+        base = rows[1]["base"]  # the scan over the same ("prefix") queries
         spent = http_round_trip(url, (ws, person, draft), kinds["prefix"])
         rows.append(dict(db=label, n=n, kind="http", spent=spent, base=base, hit=None, load_s=load_s))
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| db | requests | load s | query | found | p50 ms | p95 ms | p95 x pk |")
+    print("| db | requests | load s | query | found | p50 ms | p95 ms | p95 / LIKE scan p95 |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for r in rows:
         p50, p95 = statistics.median(r["spent"]), pct(r["spent"], 0.95)
         found = "" if r["hit"] is None else f"{r['hit']:.0%}"
         print(
             f"| {r['db']} | {r['n']:,} | {r['load_s']:.0f} | {r['kind']} | {found} | {p50:.1f} | {p95:.1f} "
-            f"| {p95 / r['base']:.0f}x |"
+            f"| {p95 / r['base']:.2f} |"
         )
-    bases = {f"{r['db']} {r['n']:,}": round(r["base"], 3) for r in rows}
-    print(f"\n(pk = one primary-key SELECT on the same database; its p95 in ms: {json.dumps(bases)})")
+    bases = {f"{r['db']} {r['n']:,} {r['kind']}": round(r["base"], 1) for r in rows if r["kind"] != "http"}
+    print(f"\n(the LIKE scan's p95 in ms, same queries, same run: {json.dumps(bases)})")
 
 
 def main(argv: list[str] | None = None) -> int:
