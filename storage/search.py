@@ -2,7 +2,7 @@
 their occurrences, which a "Same as" answer or a PM's merge moves onto the request).
 
 The index is the `request_search` table that migration 0016 creates: an FTS5 virtual table on SQLite, a
-tsvector column with a GIN index on PostgreSQL, each kept in step by triggers on `feature_request` and
+table of one tsvector per request with a GIN index on PostgreSQL, each kept in step by triggers on `feature_request` and
 `occurrence`, so every code path that creates, renames, merges, splits or erases is covered. It is the
 database's own index rather than a model (SQLite's virtual table and its shadow tables have no SQLAlchemy
 form), so the models-versus-migrations check leaves it out: `is_search_table`.
@@ -11,6 +11,9 @@ What a person types is never handed to either query language as it is: it is cut
 digits), each word is quoted and matched as a prefix ("okt" finds "Okta"), all words must match; when no
 request has them all, any of them will do (ranked by how well they match). So quotes, `*`, `AND`, `NEAR(`,
 `-`, `:` or `<!channel>` are only ever words or nothing, never syntax.
+
+Both fold case; SQLite also folds accents ("munchen" finds "München"), PostgreSQL's 'simple' configuration
+does not (the `unaccent` extension would need installing on the server), so there "münchen" is needed.
 """
 
 from __future__ import annotations
