@@ -34,3 +34,4 @@ def register(app: App) -> None:
     app.options(CUSTOMER_ACTION)(suggestions.customer_suggestions)
     app.options(AREA_ACTION)(suggestions.area_suggestions)
     app.options(decision_modals.MERGE_TARGET_ACTION)(suggestions.merge_target_suggestions)
+    app.options(repeat_builder.SEARCH_ACTION)(suggestions.repeat_search_suggestions)

@@ -12,6 +12,13 @@ from storage.requests import RequestStats
 
 CALLBACK_ID = "request_repeat"
 NEW = "new"
+# The typeahead under the suggestions: any open, planned or not-yet request of the workspace, by the words of
+# its title or of a phrasing confirmed as it (handlers/views/suggestions.py answers it, storage/search.py).
+SEARCH_BLOCK = "search"
+SEARCH_ACTION = "repeat_search"
+# The search's pick wins over the radio buttons: it is the more deliberate answer, and Slack has no way to
+# untick a radio button, so refusing the pair would leave the requester stuck.
+FORGED = "forged"
 STATUS_WORDS = {"open": "", "planned": "planned", "not_yet": "not yet", "shipped": "shipped"}
 
 
@@ -77,9 +84,28 @@ def repeat_choice_view(
             {
                 "type": "input",
                 "block_id": "choice",
-                "optional": False,
+                # Optional so that a request found with the search alone can be submitted; the submission
+                # asks for one or the other.
+                "optional": True,
                 "label": {"type": "plain_text", "text": "Is it the same thing?"},
                 "element": {"type": "radio_buttons", "action_id": "value", "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": SEARCH_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Not listed? Search all requests"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "Any words of its title or of how others described it. A request picked "
+                    "here is the one it is counted with, whatever is ticked above.",
+                },
+                "element": {
+                    "type": "external_select",
+                    "action_id": SEARCH_ACTION,
+                    "min_query_length": 2,
+                    "placeholder": {"type": "plain_text", "text": "e.g. okta, csv export, rbac…"},
+                },
             },
             {
                 "type": "context",
@@ -92,6 +118,30 @@ def repeat_choice_view(
                 ],
             },
         ],
+    }
+
+
+def read_search(view: dict[str, Any]) -> int | str | None:
+    """The request id picked in the search, None when nothing was, FORGED when the value is not one the
+    bot offers (its workspace, status and existence are checked by the submission)."""
+    values = (view.get("state") or {}).get("values") or {}
+    option = ((values.get(SEARCH_BLOCK) or {}).get(SEARCH_ACTION) or {}).get("selected_option")
+    if not option:
+        return None
+    value = option.get("value") if isinstance(option, dict) else None
+    if isinstance(value, str) and value.startswith("req:") and as_id(value[4:]) is not None:
+        return as_id(value[4:])
+    return FORGED
+
+
+def search_option(request_id: int, title: str, count: int, status: str) -> dict[str, Any]:
+    """One option of the search: "#12 · heard 3× · planned — title" (Slack shows 75 characters)."""
+    words = [f"#{request_id}", f"heard {count}×"]
+    if STATUS_WORDS.get(status):
+        words.append(STATUS_WORDS[status])
+    return {
+        "text": {"type": "plain_text", "text": plain(" · ".join(words) + f" — {title}", 75)},
+        "value": f"req:{request_id}",
     }
 
 

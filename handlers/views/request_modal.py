@@ -15,7 +15,7 @@ from handlers.common import actor, deps_of
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.values import ForgedValue, read_id
-from handlers.views.repeat_builder import NEW, read_choice, read_shown
+from handlers.views.repeat_builder import FORGED, NEW, SEARCH_BLOCK, read_choice, read_search, read_shown
 from handlers.views.request_modal_builder import (
     CUSTOMER_LIMIT,
     CUSTOMER_OPTION_LIMIT,
@@ -30,9 +30,10 @@ from storage import people
 from storage import requests as store
 from storage.db import session_scope
 from storage.matching import record_answer
-from storage.models import Draft, Person, ProductArea, Workspace
+from storage.models import Draft, FeatureRequest, Person, ProductArea, Workspace
 from storage.money import AmountError, parse_amount
 from storage.requests import FREQUENCIES, IMPACTS
+from storage.search import SEARCHABLE
 
 
 def request_modal_submission(
@@ -199,11 +200,19 @@ def typed_answers(answers: Answers) -> str:
 def repeat_choice_submission(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
-    """The requester said "same as X" or "it's new": store the occurrence accordingly."""
+    """The requester said "same as X" (a suggestion, or a request found with the search) or "it's new":
+    store the occurrence accordingly. A request picked in the search wins over the radio buttons."""
     view = body.get("view") or {}
-    choice = read_choice(view)
+    searched = read_search(view)
+    if searched == FORGED:
+        ack(response_action="errors", errors={SEARCH_BLOCK: NOT_OFFERED})
+        return
+    choice = searched if searched is not None else read_choice(view)
     if choice is None:
-        ack(response_action="errors", errors={"choice": "Pick the matching request, or “It's new”."})
+        ack(
+            response_action="errors",
+            errors={"choice": "Pick the matching request or “It's new” — or search for it below."},
+        )
         return
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
@@ -219,7 +228,12 @@ def repeat_choice_submission(
             return
         answers, money = answers_from_json(draft.answers)
         request = None
-        if choice != NEW:
+        if searched is not None:
+            request, problem = _searched_request(session, workspace, searched)
+            if problem:
+                ack(response_action="errors", errors={SEARCH_BLOCK: problem})
+                return
+        elif choice != NEW:
             request = store.get_request(session=session, request_id=choice, workspace_id=workspace.id)
             while request is not None and request.status == "merged" and request.merged_into_id:
                 request = store.get_request(
@@ -266,6 +280,32 @@ def repeat_choice_submission(
             deps.matcher.refused(workspace_id=workspace.id, request_ids=stored, text=answers.text)
     ack()
     deps.kick()
+
+
+NOT_OFFERED = "That isn't a request I offered; type a few words of it and pick it from the list."
+
+
+def _searched_request(
+    session: Session, workspace: Workspace, request_id: int
+) -> tuple[FeatureRequest | None, str]:
+    """The request picked in the search, or why it can't be counted with. The value came from the client:
+    it must be this workspace's, and open, planned or not yet; one merged since it was offered counts
+    with the request it went into (as a suggestion does)."""
+    request = store.get_request(session=session, request_id=request_id, workspace_id=workspace.id)
+    seen = set()
+    while request is not None and request.status == "merged" and request.merged_into_id not in seen:
+        seen.add(request.id)
+        request = store.get_request(
+            session=session, request_id=request.merged_into_id or 0, workspace_id=workspace.id
+        )
+    if request is None:
+        return None, NOT_OFFERED
+    if request.status not in SEARCHABLE:
+        return None, (
+            f"#{request.id} is {request.status.replace('_', ' ')} already, so it can't be counted again "
+            "here; pick another, or “It's new”."
+        )
+    return request, ""
 
 
 def _draft(session: Session, view: dict[str, Any], workspace: Workspace, person: Person) -> Draft | None:

@@ -1,6 +1,7 @@
 """Typeahead options for the select menus that can hold more than Slack lists (100): the customer field
 of the request form (the workspace's known customers, fuzzy, plus "New customer: …"), the product area
-when there are many, and the request to merge into. Answered afresh on every keystroke, so read-only."""
+when there are many, the request to merge into, and the "Same thing?" step's search for the request the
+matcher missed. Answered afresh on every keystroke, so read-only."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 from slack_bolt import Ack, BoltContext
+from sqlalchemy import func
+from sqlmodel import Session, select
 
-from handlers.common import deps_of, workspace_of
+from handlers.common import deps_of, sees_other_requests, workspace_of
 from handlers.text import plain
-from handlers.values import DecisionForm, ForgedValue, as_id, read
+from handlers.values import DecisionForm, DraftRef, ForgedValue, as_id, read
+from handlers.views.repeat_builder import search_option
 from handlers.views.request_modal_builder import customer_option
 from storage import customers, decisions, people
 from storage import requests as store
 from storage.db import session_scope
+from storage.models import FeatureRequest, Occurrence
 from storage.requests import customer_key
+from storage.search import search_requests
 
 MOST = 50  # options shown per keystroke: plenty to pick from, small to send
 
@@ -64,6 +70,25 @@ def area_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -> No
     ack(options=[_option(str(a.id), a.name) for a in areas[:MOST]])
 
 
+def _found(session: Session, ids: list[int]) -> list[tuple[FeatureRequest, int]]:
+    """The requests of `ids` in that order, each with how many times it was heard (one query each)."""
+    if not ids:
+        return []
+    rows = {r.id: r for r in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(ids)))}
+    counts = dict(
+        session.exec(
+            select(Occurrence.request_id, func.count())
+            .where(Occurrence.request_id.in_(ids))
+            .group_by(Occurrence.request_id)
+        ).all()
+    )
+    return [(rows[i], counts.get(i, 0)) for i in ids if i in rows]
+
+
+# The merge form's search looks this far down the ranking for the source's own area's requests.
+MERGE_SEARCH_DEPTH = 300
+
+
 def merge_target_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     typed = _typed(body)
     deps = deps_of(context)
@@ -72,29 +97,74 @@ def merge_target_suggestions(ack: Ack, body: dict[str, Any], context: BoltContex
     except ForgedValue:
         ack(options=[])
         return
+    number = as_id(typed.lstrip("#"))
     with session_scope(deps.engine) as session:
         workspace = workspace_of(session, context)
         source = store.get_request(session=session, request_id=source_id, workspace_id=workspace.id)
         if source is None:
             ack(options=[])
             return
-        candidates = decisions.merge_candidates(session=session, request=source, limit=10**6)
-    number = as_id(typed.lstrip("#"))
-    if number is not None:
-        picked = [c for c in candidates if str(c.request.id).startswith(str(number))]
-    elif typed:
-        titles = [c.request.title.casefold() for c in candidates]
-        picked = [
-            candidates[i]
-            for _, _, i in process.extract(
-                typed.casefold(), titles, scorer=fuzz.WRatio, limit=MOST, score_cutoff=50
+        found: list[tuple[FeatureRequest, int]] = []
+        if typed and number is None:
+            # Words: the full-text index, any status a merge may go into (shipped too), the same area.
+            ids = search_requests(
+                session,
+                workspace_id=workspace.id,
+                text=typed,
+                limit=MERGE_SEARCH_DEPTH,
+                statuses=("open", "planned", "not_yet", "shipped"),
             )
-        ]
-    else:
-        picked = candidates
-    ack(
-        options=[
-            _option(str(c.request.id), f"#{c.request.id} {c.request.title} ({c.stats.count}×)")
-            for c in picked[:MOST]
-        ]
-    )
+            found = [
+                (r, n) for r, n in _found(session, ids) if r.area_id == source.area_id and r.id != source.id
+            ]
+        if found:
+            options = [_option(str(r.id), f"#{r.id} {r.title} ({n}×)") for r, n in found[:MOST]]
+        else:
+            # A number, nothing typed, or words the index has not (a typo): as before, every candidate.
+            candidates = decisions.merge_candidates(session=session, request=source, limit=10**6)
+            if number is not None:
+                picked = [c for c in candidates if str(c.request.id).startswith(str(number))]
+            elif typed:
+                titles = [c.request.title.casefold() for c in candidates]
+                picked = [
+                    candidates[i]
+                    for _, _, i in process.extract(
+                        typed.casefold(), titles, scorer=fuzz.WRatio, limit=MOST, score_cutoff=50
+                    )
+                ]
+            else:
+                picked = candidates
+            options = [
+                _option(str(c.request.id), f"#{c.request.id} {c.request.title} ({c.stats.count}×)")
+                for c in picked[:MOST]
+            ]
+    ack(options=options)
+
+
+def repeat_search_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    """The "Same thing?" step's search: the workspace's open, planned and not-yet requests with the words
+    typed in their title or in a phrasing confirmed as them. Only for the person whose form it is, and
+    only for someone who may see other people's requests (as the step itself)."""
+    typed = _typed(body)
+    deps = deps_of(context)
+    try:
+        draft_id = read(DraftRef, (body.get("view") or {}).get("private_metadata"), "request form").draft
+    except ForgedValue:
+        ack(options=[])
+        return
+    user_id = context.get("user_id") or ((body.get("user") or {}).get("id")) or ""
+    with session_scope(deps.engine) as session:
+        workspace = workspace_of(session, context)
+        person = people.get_person(session=session, workspace_id=workspace.id, slack_user_id=user_id)
+        draft = store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
+        if (
+            person is None
+            or draft is None
+            or draft.person_id != person.id
+            or not sees_other_requests(deps, person)
+        ):
+            ack(options=[])
+            return
+        ids = search_requests(session, workspace_id=workspace.id, text=typed, limit=MOST)
+        options = [search_option(r.id, r.title, n, r.status) for r, n in _found(session, ids)]
+    ack(options=options)

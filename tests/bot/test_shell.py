@@ -361,7 +361,8 @@ def test_a_failing_listener_is_reported_and_the_shell_goes_on(tmp_path):
 def test_the_same_thing_step_answered_by_number(tmp_path):
     from matching.live import MatchIndex
 
-    script = "/request CSV export of the weekly report\n:submit\n/request Export the weekly report as CSV\n:submit\n1\n"
+    # "1" answers the suggestions; Enter leaves the search below them empty.
+    script = "/request CSV export of the weekly report\n:submit\n/request Export the weekly report as CSV\n:submit\n1\n\n"
     shell, out = in_process_shell(tmp_path, script)
     shell.deps.matcher = MatchIndex(prefer_embeddings=False)  # as build_deps will set it
     try:

@@ -228,8 +228,11 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(engine):
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
+    from storage.search import include_name
+
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
 

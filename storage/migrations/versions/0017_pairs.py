@@ -2,7 +2,7 @@
 match_adapter: a workspace's adapter on query embeddings learnt from them
 
 Revision ID: 0017_pairs
-Revises: 0015_oauth
+Revises: 0016_search
 Create Date: 2026-12-03 13:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0017_pairs"
-down_revision = "0015_oauth"
+down_revision = "0016_search"
 branch_labels = None
 depends_on = None
 

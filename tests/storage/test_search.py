@@ -1,0 +1,219 @@
+"""storage/search.py on both databases (the `engine` fixture): what a person types finds the request by its
+title or by any phrasing confirmed as it, inside their workspace only, and no input is ever syntax."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect
+from sqlmodel import Session
+
+from storage import decisions, lifecycle, people
+from storage import requests as store
+from storage.db import alembic_config, migrate
+from storage.search import search_requests
+
+
+def _request(s, ws, area, person, title, *phrasings, status="open"):
+    request = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title=title)
+    for text in (title, *phrasings):
+        store.record_occurrence(session=s, request=request, logged_by_id=person.id, text=text)
+    if status != "open":
+        decisions.set_status(session=s, request=request, status=status, by=person, reason="later")
+    s.flush()
+    return request
+
+
+@pytest.fixture
+def world(engine):
+    with Session(engine, expire_on_commit=False) as s:
+        ws = people.ensure_workspace(session=s, team_id="T1")
+        other = people.ensure_workspace(session=s, team_id="T2")
+        me = people.ensure_person(session=s, workspace=ws, slack_user_id="U1")
+        them = people.ensure_person(session=s, workspace=other, slack_user_id="U2")
+        area = people.ensure_area(session=s, workspace_id=ws.id, name="Platform")
+        their_area = people.ensure_area(session=s, workspace_id=other.id, name="Platform")
+        r = {
+            "okta": _request(s, ws, area, me, "Okta SSO login for the admin console"),
+            "rbac": _request(
+                s, ws, area, me, "Role-based access (RBAC) for projects", "custom roles per team"
+            ),
+            "scim": _request(s, ws, area, me, "SCIM user provisioning", status="planned"),
+            "wcag": _request(s, ws, area, me, "WCAG 2.1 AA accessibility audit", status="not_yet"),
+            "csv": _request(s, ws, area, me, "Export reports to CSV", "excel download of the weekly report"),
+            "umlaut": _request(s, ws, area, me, "Überweisung per SEPA für Kunden in München"),
+            "cjk": _request(s, ws, area, me, "日本語 の 請求書"),
+            "shipped": _request(s, ws, area, me, "Dark mode for dashboards", status="shipped"),
+            "theirs": _request(s, other, their_area, them, "Okta SSO for everyone", "excel download"),
+        }
+        s.commit()
+        yield s, ws, other, me, area, r
+
+
+def find(s, ws, typed, **kw):
+    return search_requests(s, workspace_id=ws.id, text=typed, **kw)
+
+
+def test_title_words_find_the_request_best_first(world):
+    s, ws, _, _, _, r = world
+    assert find(s, ws, "okta sso")[0] == r["okta"].id
+    assert find(s, ws, "Export CSV") == [r["csv"].id]
+    assert find(s, ws, "accessibility") == [r["wcag"].id]
+
+
+def test_confirmed_phrasings_find_the_request(world):
+    s, ws, _, _, _, r = world
+    assert find(s, ws, "excel download") == [r["csv"].id]
+    assert find(s, ws, "custom roles") == [r["rbac"].id]
+
+
+def test_a_partly_typed_word_is_a_prefix(world):
+    s, ws, _, _, _, r = world
+    assert find(s, ws, "okt") == [r["okta"].id]
+    assert find(s, ws, "provis") == [r["scim"].id]
+    assert find(s, ws, "excel down") == [r["csv"].id]
+
+
+@pytest.mark.parametrize(
+    "typed,key", [("RBAC", "rbac"), ("rbac", "rbac"), ("SCIM", "scim"), ("WCAG", "wcag"), ("OKTA", "okta")]
+)
+def test_acronyms(world, typed, key):
+    s, ws, _, _, _, r = world
+    assert find(s, ws, typed) == [r[key].id]
+
+
+def test_unicode_words(world):
+    s, ws, _, _, _, r = world
+    assert find(s, ws, "überweisung") == [r["umlaut"].id]
+    assert find(s, ws, "MÜNCHEN") == [r["umlaut"].id]
+    assert find(s, ws, "Überw") == [r["umlaut"].id]
+    assert find(s, ws, "請求書") == [r["cjk"].id]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "   ",
+        "<!channel>",
+        "<!here> okta",
+        '"okta',
+        'okta"',
+        "okta*",
+        "*",
+        "okta AND",
+        "AND",
+        "OR NOT",
+        "NEAR(okta sso",
+        "NEAR(",
+        "-okta",
+        "title:okta",
+        "okta:*",
+        "'okta'",
+        "okta & | ! <->",
+        "(((",
+        "^okta",
+        "{title}: okta",
+        "\\",
+        "\x00okta",
+        "okta\ud800",
+        "a" * 10_000,
+        "okta " * 5_000,
+        "`okta` *sso* _login_ ~admin~",
+    ],
+)
+def test_any_input_is_words_or_nothing_never_syntax(world, typed):
+    s, ws, _, _, _, r = world
+    found = find(s, ws, typed)  # never raises
+    assert r["theirs"].id not in found
+    if "okta" in typed.lower() and "near(" not in typed.lower():
+        assert r["okta"].id in found
+
+
+def test_empty_finds_nothing(world):
+    s, ws, _, _, _, _ = world
+    assert find(s, ws, "") == [] and find(s, ws, "   ") == [] and find(s, ws, "<!>") == []
+
+
+def test_no_request_has_every_word_then_any_word_will_do(world):
+    s, ws, _, _, _, r = world
+    found = find(s, ws, "okta zebra")
+    assert found == [r["okta"].id]
+
+
+def test_other_workspaces_requests_are_never_found(world):
+    s, ws, other, _, _, r = world
+    assert r["theirs"].id not in find(s, ws, "okta sso for everyone")
+    assert r["theirs"].id not in find(s, ws, "excel download")
+    assert find(s, other, "okta") == [r["theirs"].id]
+    assert find(s, other, "accessibility") == []
+
+
+def test_statuses_shipped_and_merged_are_left_out(world):
+    s, ws, _, me, _, r = world
+    assert find(s, ws, "dark mode") == []
+    assert find(s, ws, "dark mode", statuses=("open", "shipped")) == [r["shipped"].id]
+    decisions.merge_requests(session=s, source=r["rbac"], target=r["okta"], by=me)
+    s.commit()
+    for statuses in [("open", "planned", "not_yet"), ("open", "planned", "not_yet", "shipped")]:
+        assert r["rbac"].id not in find(s, ws, "rbac", statuses=statuses)
+    # The merged request's phrasings moved with its occurrences: they now find the target.
+    assert find(s, ws, "custom roles") == [r["okta"].id]
+    assert find(s, ws, "rbac") == [r["okta"].id]
+
+
+def test_limit(world):
+    s, ws, _, me, area, _ = world
+    for i in range(30):
+        _request(s, ws, area, me, f"Webhook retries number {i}")
+    s.commit()
+    assert len(find(s, ws, "webhook", limit=7)) == 7
+    assert len(find(s, ws, "webhook")) == 30
+
+
+def test_split_rename_and_erase_keep_the_index_true(world):
+    s, ws, _, me, _, r = world
+    occ = store.occurrences_of(session=s, request_id=r["csv"].id)[-1]  # "excel download of the weekly report"
+    new = decisions.split_occurrence(session=s, request=r["csv"], occurrence_id=occ.id)
+    s.commit()
+    assert find(s, ws, "excel download") == [new.id]
+    r["okta"].title = "Okta and Azure AD single sign-on"
+    s.add(r["okta"])
+    s.commit()
+    assert find(s, ws, "azure") == [r["okta"].id]
+    lifecycle.erase_person(session=s, person=me)
+    s.commit()
+    assert find(s, ws, "excel download") == []
+
+
+def test_the_migration_backfills_and_downgrades(engine, world):
+    """Down to 0015 drops the index; up again fills it from the rows already there."""
+    s, ws, _, _, _, r = world
+    s.close()
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0015_oauth")
+    assert not any(t.startswith("request_search") for t in inspect(engine).get_table_names())
+    migrate(engine)
+    with Session(engine) as s2:
+        assert search_requests(s2, workspace_id=ws.id, text="excel") == [r["csv"].id]
+        assert search_requests(s2, workspace_id=ws.id, text="okt")[0] == r["okta"].id
+
+
+def test_only_the_newest_matches_are_ranked_and_they_are_the_workspaces_own(world, monkeypatch):
+    """A broad query ranks the newest RANKED matches of this workspace: another workspace's newer ones
+    never crowd them out."""
+    import storage.search
+
+    s, ws, other, me, area, _ = world
+    them = people.ensure_person(session=s, workspace=other, slack_user_id="U3")
+    their_area = people.ensure_area(session=s, workspace_id=other.id, name="Platform")
+    ours = [_request(s, ws, area, me, f"Webhook retries {i}").id for i in range(4)]
+    for i in range(12):
+        _request(s, other, their_area, them, f"Webhook signing {i}")
+    s.commit()
+    monkeypatch.setattr(storage.search, "RANKED", 3)
+    found = find(s, ws, "webhook", limit=3)
+    assert set(found) == set(ours[1:])  # the 3 newest of ours
+    assert find(s, ws, "webhook retries 0", limit=3) == [ours[0]]  # more words: the older one is found
