@@ -66,6 +66,10 @@ def store_occurrence(
         impacts=",".join(answers.impacts),
         impact_detail=answers.impact_detail,
         focus_tie=answers.focus_tie,
+        crm_ref=answers.crm_ref[:64],
+        crm_verified=bool(answers.crm_ref and answers.crm_verified),
+        amount_from_crm=bool(money and answers.amount_from_crm),
+        crm_checked_at=utcnow() if answers.crm_ref and answers.crm_verified else None,
     )
     if draft is not None:
         fields.update(
