@@ -36,6 +36,7 @@ from handlers.digest_builder import (
     questions_for,
 )
 from handlers.home.agenda import partnership_blocks
+from handlers.logging_flow import weigh_crm_amount
 from integrations import connections
 from integrations import http as integration_http
 from integrations.base import NotFound, ServiceError
@@ -362,7 +363,7 @@ def refresh_crm(deps: Deps, now: datetime, every: timedelta | None = None) -> in
     with session_scope(deps.engine) as session:
         due = crm_store.due_accounts(session=session, now=now)
     failing: set[tuple[int, str]] = set()
-    changed = 0
+    changed = alerts = 0
     for item in due:
         kind, _, account_id = item.ref.partition(":")
         if (item.workspace_id, kind) in failing:
@@ -392,7 +393,7 @@ def refresh_crm(deps: Deps, now: datetime, every: timedelta | None = None) -> in
             log.exception("refreshing %s account %s failed", kind, item.ref)
             continue
         with session_scope(deps.engine) as session:
-            changed += crm_store.apply_account(
+            ids = crm_store.apply_account(
                 session=session,
                 workspace_id=item.workspace_id,
                 ref=item.ref,
@@ -400,8 +401,13 @@ def refresh_crm(deps: Deps, now: datetime, every: timedelta | None = None) -> in
                 currency=account.currency,
                 now=now,
             )
+            # A CRM amount now over an area's money rule alerts its PM, once per customer (as when typed).
+            alerts += sum(weigh_crm_amount(session=session, occurrence_id=i) for i in ids)
+        changed += len(ids)
     if changed:
-        log.info("CRM refresh changed the amount of %s occurrence(s)", changed)
+        log.info("CRM refresh changed the amount of %s occurrence(s), %s alert(s)", changed, alerts)
+        if alerts:
+            deps.kick()
     return changed
 
 

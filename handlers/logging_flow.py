@@ -213,6 +213,23 @@ def asked_after_shipping(
     return lines
 
 
+def weigh_crm_amount(*, session: Session, occurrence_id: int) -> bool:
+    """An amount the CRM supplied later (the clock's refresh) gets the money rule too: the PM hears at once,
+    once per customer. Returns whether it crossed."""
+    occurrence = session.get(Occurrence, occurrence_id)
+    request = session.get(FeatureRequest, occurrence.request_id) if occurrence else None
+    area = session.get(ProductArea, request.area_id) if request else None
+    if occurrence is None or request is None or area is None:
+        return False
+    current, crossings = thresholds.evaluate(
+        session=session, request=request, area=area, occurrence=occurrence
+    )
+    money = [c for c in crossings if c.rule == "amount"]
+    if money:
+        queue_alert(session=session, request=request, area=area, current=current, crossings=money)
+    return bool(money)
+
+
 def reweigh_late_amount(*, session: Session, deps: Deps, person: Person, occurrence: Occurrence) -> bool:
     """An amount answered later (from the follow-up DM) gets the money rule too: the PM hears at once.
     Returns whether it crossed."""

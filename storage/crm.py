@@ -47,9 +47,9 @@ def apply_account(
     amount_cents: int | None,
     currency: str,
     now: datetime,
-) -> int:
-    """The CRM has the account: every occurrence naming it is confirmed, and those whose
-    amount is the CRM's (or that have none) take its value. Returns how many occurrences changed amount."""
+) -> list[int]:
+    """The CRM has the account: every occurrence naming it is confirmed, and those whose amount is the
+    CRM's (or that have none) take its value. Returns the ids of the occurrences whose amount changed."""
     mine = (Occurrence.workspace_id == workspace_id, Occurrence.crm_ref == ref)
     session.exec(
         update(Occurrence)
@@ -57,23 +57,28 @@ def apply_account(
         .values(crm_verified=True, crm_checked_at=now)
         .execution_options(synchronize_session=False)
     )
-    changed = 0
+    changed: list[int] = []
     if amount_cents is not None:
-        result = session.exec(
-            update(Occurrence)
-            .where(
-                *mine,
-                or_(Occurrence.amount_from_crm.is_(True), Occurrence.amount_cents.is_(None)),
-                or_(
-                    Occurrence.amount_cents.is_(None),
-                    Occurrence.amount_cents != amount_cents,
-                    Occurrence.currency != currency,
-                ),
-            )
-            .values(amount_cents=amount_cents, currency=currency, amount_from_crm=True)
-            .execution_options(synchronize_session=False)
+        changed = list(
+            session.exec(
+                select(Occurrence.id).where(
+                    *mine,
+                    or_(Occurrence.amount_from_crm.is_(True), Occurrence.amount_cents.is_(None)),
+                    or_(
+                        Occurrence.amount_cents.is_(None),
+                        Occurrence.amount_cents != amount_cents,
+                        Occurrence.currency != currency,
+                    ),
+                )
+            ).all()
         )
-        changed = result.rowcount or 0
+        if changed:
+            session.exec(
+                update(Occurrence)
+                .where(Occurrence.id.in_(changed))
+                .values(amount_cents=amount_cents, currency=currency, amount_from_crm=True)
+                .execution_options(synchronize_session=False)
+            )
     session.expire_all()
     return changed
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from bot.clock import refresh_crm
 from storage import requests as store
 from storage.db import make_engine
-from storage.models import Occurrence, ThresholdCrossing
+from storage.models import Occurrence, Outbox, ThresholdCrossing
 from tests.conftest import SIGNING_SECRET
 from tests.e2e.conftest import start_server, stop_server
 from tests.e2e.test_thresholds import alerts_to, receipts, wait_receipts
@@ -170,6 +170,7 @@ def test_hubspot_account_picked_in_the_form_brings_its_money_and_counts_once(ser
 def test_a_crm_down_or_slow_never_blocks_logging_and_the_clock_fetches_the_amount_later(server):
     d, crm = server.driver, server.crm
     d.command("UADMIN", "/partnerbot", "pm add <@U0PM|pm> General")
+    d.command("U0PM", "/threshold", "General over $1M")
     assert connect(d, "hubspot", {"token": "pat-good"})[1].json["response_action"] == "update"
     form = open_form(d, "U1REP", "SSO for contractors")
     submit(d, "U1REP", form, {"customer": "Acme Corp"})  # typed before: now a known customer
@@ -196,7 +197,7 @@ def test_a_crm_down_or_slow_never_blocks_logging_and_the_clock_fetches_the_amoun
 
     # The clock confirms it and fetches the amount once HubSpot answers; one call per account.
     crm.fail_status = 429
-    deps = SimpleNamespace(engine=server.engine, extras={})
+    deps = SimpleNamespace(engine=server.engine, extras={}, kick=lambda: None)
     assert refresh_crm(deps, LATER) == 0
     crm.fail_status = 0
     reads = len(crm.calls_to(f"/crm/v3/objects/companies/{ACME}"))
@@ -205,10 +206,16 @@ def test_a_crm_down_or_slow_never_blocks_logging_and_the_clock_fetches_the_amoun
     assert len(crm.calls_to(f"/crm/v3/objects/companies/{ACME}")) == reads + 1
     done = occurrences(server.engine)[-1]
     assert (done.crm_verified, done.amount_cents, done.amount_from_crm) == (True, 120_000_000, True)
+    # Now over the $1M money rule: the PM's alert is queued, once (the next passes queue none).
+    with Session(server.engine) as s:
+        queued = s.exec(select(Outbox).where(Outbox.kind == "threshold_alert")).all()
+    assert len(queued) == 1 and "Dark mode" in queued[0].payload
     # HubSpot's value changes: the CRM-filled amount follows on a later pass; a typed one would not.
     crm.companies[ACME]["annualrevenue"] = "1500000"
     assert refresh_crm(deps, LATER.replace(hour=9)) == 1
     assert occurrences(server.engine)[-1].amount_cents == 150_000_000
+    with Session(server.engine) as s:
+        assert len(s.exec(select(Outbox).where(Outbox.kind == "threshold_alert")).all()) == 1
 
 
 @pytest.mark.parametrize("server", ["sqlite"], indirect=True)
