@@ -142,8 +142,20 @@ def amount_cents(value: object) -> int | None:
 
 
 def currency_of(code: object, fallback: str) -> str:
-    text = str(code or "").strip().upper()
-    return text if re.fullmatch(r"[A-Z]{3}", text) else (fallback or "USD")
+    """The record's ISO currency code, else the connection's (its connect form), else USD."""
+    for text in (str(code or "").strip().upper(), str(fallback or "").strip().upper()):
+        if re.fullmatch(r"[A-Z]{3}", text):
+            return text
+    return "USD"
+
+
+def check_currency(credentials: Mapping[str, str]) -> None:
+    """The connect form's currency: empty (USD) or a three-letter ISO code."""
+    typed = (credentials.get("currency") or "").strip()
+    if typed and not re.fullmatch(r"[A-Za-z]{3}", typed):
+        raise ServiceError(
+            f"A currency is three letters like USD or EUR (you typed “{typed[:50]}”).", field="currency"
+        )
 
 
 __all__ = ["Account", "BadOption", "Crm", "Picked", "ServiceError", "crm", "parse_option"]

@@ -28,7 +28,7 @@ from integrations.base import (
     Unreachable,
     register,
 )
-from integrations.crm import Account, amount_cents, currency_of, valid_id, within
+from integrations.crm import Account, amount_cents, check_currency, currency_of, valid_id, within
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class HubSpot:
         return within(deadline, "HubSpot", run)
 
     def test_connection(self, credentials: Mapping[str, str]) -> str:
+        check_currency(credentials)
         client = self._client(credentials)
         deadline = http.timeout()
         from hubspot.crm.companies import PublicObjectSearchRequest

@@ -23,7 +23,7 @@ from integrations.base import (
     Unreachable,
     register,
 )
-from integrations.crm import Account, amount_cents, currency_of, valid_id, within
+from integrations.crm import Account, amount_cents, check_currency, currency_of, valid_id, within
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class Salesforce:
         return within(deadline, "Salesforce", run)
 
     def test_connection(self, credentials: Mapping[str, str]) -> str:
+        check_currency(credentials)
         self._query(credentials, "SELECT Id FROM Account LIMIT 1", http.timeout())
         return f"Salesforce at {http.host_of(credentials.get('instance_url', '').strip())}"
 

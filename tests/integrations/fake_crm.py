@@ -207,7 +207,9 @@ class FakeCrm:
         by_id = re.search(r"Id\s*=\s*'([A-Za-z0-9]+)'", q)
         rows = list(self.accounts.values())
         if like:
-            words = re.sub(r"\\(.)", r"\1", like.group(1).strip("%")).casefold()
+            pattern = like.group(1)
+            inner = pattern[1:-1] if pattern.startswith("%") and pattern.endswith("%") else pattern
+            words = re.sub(r"\\(.)", r"\1", inner).casefold()  # '%…%': contains, escapes undone
             rows = [a for a in rows if words in a["Name"].casefold()]
         if by_id:
             rows = [a for a in rows if a["Id"] == by_id.group(1)]
