@@ -34,11 +34,13 @@ def connected_crms(session: Any, workspace_id: int) -> dict[str, dict[str, str]]
     return out
 
 
-def search(crms: dict[str, dict[str, str]], typed: str, deadline: float = TYPEAHEAD_TIMEOUT) -> list[Account]:
+def search(crms: dict[str, dict[str, str]], typed: str, deadline: float | None = None) -> list[Account]:
     """The accounts each connected CRM finds for `typed`, asked at once and waited for at most `deadline`
-    in all; a CRM that fails or is late is left out (logged)."""
+    (TYPEAHEAD_TIMEOUT, or PARTNERBOT_INTEGRATION_TIMEOUT when shorter) in all; a CRM that fails or is
+    late is left out (logged)."""
     if not crms or not typed.strip():
         return []
+    deadline = deadline or min(TYPEAHEAD_TIMEOUT, http.timeout())
     futures = {
         POOL.submit(crm(kind).search_accounts, creds, typed, limit=MOST, deadline=deadline): kind
         for kind, creds in crms.items()
