@@ -5,6 +5,7 @@ Owner.Name. The user needs API access ("API Enabled") and read access to Account
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -39,14 +40,19 @@ class _Session(requests.Session):
         super().__init__()
         self.deadline = deadline
         parts = urlsplit(base)
-        self.plain = f"https://{parts.netloc}" if parts.scheme == "http" else ""
+        # Only for a local test server: its https:// and the login host's addresses go to it over http.
+        self.plain = (
+            (f"https://{parts.netloc}", "https://login.salesforce.com") if parts.scheme == "http" else ()
+        )
         self.base = base
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs["timeout"] = self.deadline
         kwargs["allow_redirects"] = False
-        if self.plain and str(url).startswith(self.plain):
-            url = self.base + str(url)[len(self.plain) :]
+        for prefix in self.plain:
+            if str(url).startswith(prefix + "/"):
+                url = self.base + str(url)[len(prefix) :]
+                break
         return super().request(method, url, *args, **kwargs)
 
 
@@ -70,7 +76,17 @@ class Salesforce:
             "access_token",
             "Access token",
             hint="A connected app's OAuth token (api scope) or the integration user's session id; the user "
-            "needs API Enabled and read access to Accounts.",
+            "needs API Enabled and read access to Accounts. Or leave it empty and give the user's "
+            "username, password and security token below.",
+            optional=True,
+        ),
+        FormField("username", "Username (instead of a token)", optional=True, secret=False),
+        FormField("password", "Password (instead of a token)", optional=True),
+        FormField(
+            "security_token",
+            "Security token",
+            hint="Salesforce → your settings → Reset My Security Token (not needed from a trusted IP range).",
+            optional=True,
         ),
         FormField(
             "currency",
@@ -82,23 +98,60 @@ class Salesforce:
         ),
     )
 
-    def _client(self, credentials: Mapping[str, str], deadline: float) -> Any:
+    def _client(self, credentials: Mapping[str, str], deadline: float, *, fresh: bool = False) -> Any:
+        """A client on the access token, or on a session logged in with username, password and security
+        token (kept per process; `fresh` logs in again, for an expired one)."""
         from simple_salesforce import Salesforce as Client  # imported on first use
 
         base = http.check_base_url(credentials.get("instance_url", ""), "instance_url")
-        return Client(
-            instance_url=base,
-            session_id=credentials.get("access_token", ""),
-            version=API_VERSION,
-            session=_Session(base, deadline),
-        )
+        session = _Session(base, deadline)
+        token = credentials.get("access_token", "")
+        if token:
+            return Client(instance_url=base, session_id=token, version=API_VERSION, session=session)
+        if not (credentials.get("username") and credentials.get("password")):
+            raise ServiceError(
+                "Give an access token, or the username, password and security token.", field="access_token"
+            )
+        key = hashlib.sha256(
+            "\0".join(
+                credentials.get(k, "") for k in ("instance_url", "username", "password", "security_token")
+            ).encode()
+        ).hexdigest()
+        if fresh or key not in _SESSIONS:
+            from simple_salesforce.login import SalesforceLogin
+
+            session_id, instance = SalesforceLogin(
+                username=credentials["username"],
+                password=credentials["password"],
+                security_token=credentials.get("security_token", ""),
+                domain=_login_domain(base),
+                sf_version=API_VERSION,
+                session=session,
+            )
+            if len(_SESSIONS) > 1000:
+                _SESSIONS.clear()
+            _SESSIONS[key] = (session_id, instance)
+        session_id, instance = _SESSIONS[key]
+        return Client(instance=instance, session_id=session_id, version=API_VERSION, session=session)
 
     def _query(self, credentials: Mapping[str, str], soql: str, deadline: float) -> list[dict[str, Any]]:
-        client = self._client(credentials, deadline)
-
         def run() -> list[dict[str, Any]]:
             try:
-                return list(client.query(soql).get("records") or [])
+                try:
+                    return list(self._client(credentials, deadline).query(soql).get("records") or [])
+                except Exception as e:
+                    from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+
+                    expired = int(getattr(e, "status", 0) or 0) == 401
+                    if (
+                        credentials.get("access_token")
+                        or isinstance(e, SalesforceAuthenticationFailed)
+                        or not expired
+                    ):
+                        raise
+                    # The logged-in session expired: log in again, once.
+                    client = self._client(credentials, deadline, fresh=True)
+                    return list(client.query(soql).get("records") or [])
             except Exception as e:
                 raise _error(e, credentials) from None
 
@@ -141,11 +194,37 @@ class Salesforce:
         )
 
 
+# Sessions logged in with username and password, by a digest of the credentials: (session id, instance).
+_SESSIONS: dict[str, tuple[str, str]] = {}
+
+
+def _login_domain(base: str) -> str:
+    """simple-salesforce logs in at https://<domain>.salesforce.com: the org's My Domain
+    (yourcompany.my), test for a sandbox's test.salesforce.com, else login (and a local test server: the
+    session maps login.salesforce.com to it)."""
+    host = urlsplit(base).hostname or ""
+    if host.endswith(".salesforce.com"):
+        return host[: -len(".salesforce.com")]
+    return "login"
+
+
 def _error(e: Exception, credentials: Mapping[str, str]) -> ServiceError:
-    from simple_salesforce.exceptions import SalesforceError
+    from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
     if isinstance(e, ServiceError):
         return e
+    if isinstance(e, SalesforceAuthenticationFailed):
+        code = str(getattr(e, "code", "") or "")
+        if code == "INVALID_LOGIN" or "LOGIN" in code:
+            return BadCredentials(
+                "Salesforce refused the username, password or security token (INVALID_LOGIN).",
+                field="password",
+            )
+        if code.isdigit() and int(code) >= 500 or code == "SERVER_UNAVAILABLE":
+            return Unreachable(f"Salesforce is having trouble logging in ({code}); try again later.")
+        return BadCredentials(
+            f"Salesforce refused the login ({code[:60] or 'no reason given'}).", field="password"
+        )
     if isinstance(e, SalesforceError):
         status = int(getattr(e, "status", 0) or 0)
         if status == 401:

@@ -15,6 +15,7 @@ It can be slow (`delay`), fail (`fail_status`: 500, 503, 429 with Retry-After) a
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 import threading
@@ -44,6 +45,8 @@ class FakeCrm:
     # Salesforce: tokens that may use the API (False: API disabled for the user); accounts by Id.
     salesforce_tokens: dict[str, bool] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Salesforce SOAP login: (username, password + security token) -> the session id it hands out.
+    salesforce_users: dict[tuple[str, str], str] = field(default_factory=dict)
     delay: float = 0.0
     fail_status: int = 0
     calls: list[CrmCall] = field(default_factory=list)
@@ -87,6 +90,9 @@ class FakeCrm:
         token = (h.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         if parts.path.startswith("/crm/") or parts.path.startswith("/account-info/"):
             status, data, headers = self._hubspot(method, parts.path, parts.query, body, token)
+        elif parts.path.startswith("/services/Soap/u/"):
+            self._soap_login(h, body)
+            return
         elif parts.path.startswith("/services/data/"):
             status, data, headers = self._salesforce(method, parts.path, parts.query, token)
         else:
@@ -95,6 +101,51 @@ class FakeCrm:
         # The caller may have stopped waiting (a slow-CRM test).
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(h, status, raw, headers)
+
+    def _soap_login(self, h: BaseHTTPRequestHandler, body: str) -> None:
+        """The partner API's `login` call: a SOAP envelope with username and password (+ security token);
+        answers the session id and server URL, or a LoginFault INVALID_LOGIN with status 500."""
+        user = re.search(r"<n1:username>(.*?)</n1:username>", body, re.DOTALL)
+        password = re.search(r"<n1:password>(.*?)</n1:password>", body, re.DOTALL)
+        key = (
+            html.unescape(user.group(1)) if user else "",
+            html.unescape(password.group(1)) if password else "",
+        )
+        session_id = self.salesforce_users.get(key)
+        head = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" '
+            'xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            "<soapenv:Body>"
+        )
+        if session_id:
+            status, inner = (
+                200,
+                (
+                    f"<loginResponse><result><metadataServerUrl>{self.base}/services/Soap/m/60.0/00Dfake"
+                    f"</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>false</sandbox>"
+                    f"<serverUrl>{self.base}/services/Soap/u/60.0/00Dfake</serverUrl>"
+                    f"<sessionId>{session_id}</sessionId><userId>005fake</userId></result></loginResponse>"
+                ),
+            )
+        else:
+            message = "Invalid username, password, security token; or user locked out."
+            status, inner = (
+                500,
+                (
+                    f"<soapenv:Fault><faultcode>INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: {message}"
+                    f'</faultstring><detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>INVALID_LOGIN'
+                    f"</sf:exceptionCode><sf:exceptionMessage>{message}</sf:exceptionMessage></sf:LoginFault>"
+                    "</detail></soapenv:Fault>"
+                ),
+            )
+        raw = (head + inner + "</soapenv:Body></soapenv:Envelope>").encode()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            h.send_response(status)
+            h.send_header("Content-Type", "text/xml;charset=UTF-8")
+            h.send_header("Content-Length", str(len(raw)))
+            h.end_headers()
+            h.wfile.write(raw)
 
     def _answer(self, h: BaseHTTPRequestHandler, status: int, raw: bytes, headers: dict[str, str]) -> None:
         h.send_response(status)
