@@ -226,6 +226,11 @@ def test_salesforce_accounts_in_the_form(server):
     assert "Salesforce refused the token (401)" in reply.json["errors"]["access_token"]
     reply = d.submit("UADMIN", view, {"instance_url": crm.base, "access_token": "sf-noapi"})
     assert "API Enabled" in reply.json["errors"]["access_token"]
+    login = {"instance_url": crm.base, "username": "pat@example.com", "password": "pw", "security_token": "X"}
+    reply = d.submit("UADMIN", view, login)
+    assert "refused the username, password or security token" in reply.json["errors"]["password"]
+    reply = d.submit("UADMIN", view, {"instance_url": crm.base})
+    assert "Give an access token, or the username" in reply.json["errors"]["access_token"]
     reply = d.submit("UADMIN", view, {"instance_url": "http://127.0.0.1:1", "access_token": "sf-good"})
     assert "Can't reach 127.0.0.1:1" in reply.json["errors"]["instance_url"]
     reply = d.submit("UADMIN", view, {"instance_url": crm.base, "access_token": "sf-good"})
