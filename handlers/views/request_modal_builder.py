@@ -46,7 +46,10 @@ def _with_initial(element: dict[str, Any], chosen: str | list[str] | None) -> di
 def answers_as_values(answers: Answers) -> dict[str, Any]:
     """An Answers as `request_modal(values=...)` takes it."""
     return {
-        "customer": answers.customer,
+        # A CRM pick comes back as the same pick (checked with the CRM again on submit).
+        "customer": f"crm:{answers.crm_ref}:{answers.customer}"[:CUSTOMER_OPTION_LIMIT]
+        if answers.crm_ref
+        else answers.customer,
         "amount": answers.amount_text,
         "frequency": answers.frequency,
         "frequency_detail": answers.frequency_detail,
@@ -117,7 +120,11 @@ def customer_input(initial: str = "") -> dict[str, Any]:
         "placeholder": {"type": "plain_text", "text": "Start typing, e.g. Acme"},
     }
     if initial:
-        element["initial_option"] = customer_option(initial)
+        try:
+            picked = parse_option(initial)
+        except BadOption:
+            picked = None
+        element["initial_option"] = _option(initial, picked.name) if picked else customer_option(initial)
     return {
         "type": "input",
         "block_id": "customer",

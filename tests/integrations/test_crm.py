@@ -139,3 +139,14 @@ def test_salesforce_logs_in_with_username_password_and_security_token_once(fake)
     fake.salesforce_tokens["sf-session-2"] = True
     assert sf.get_account(creds, SF_ID, deadline=1).id == SF_ID
     assert len(fake.calls_to("/services/Soap/u/")) == 3
+
+
+def test_a_reopened_form_keeps_the_crm_pick():
+    from handlers.views.request_modal_builder import Answers, answers_as_values, customer_input
+
+    values = answers_as_values(Answers(text="x", customer="Acme Corp", crm_ref="hubspot:101"))
+    option = customer_input(values["customer"])["element"]["initial_option"]
+    assert option["value"] == "crm:hubspot:101:Acme Corp" and option["text"]["text"] == "Acme Corp"
+    assert parse_option(option["value"]).ref == "hubspot:101"
+    plain = customer_input(answers_as_values(Answers(text="x", customer="Globex"))["customer"])
+    assert plain["element"]["initial_option"]["value"] == "Globex"
