@@ -36,7 +36,13 @@ from handlers.digest_builder import (
     questions_for,
 )
 from handlers.home.agenda import partnership_blocks
+from handlers.logging_flow import weigh_crm_amount
+from integrations import connections
+from integrations import http as integration_http
+from integrations.base import NotFound, ServiceError
+from integrations.crm import crm as crm_service
 from matching import encoder
+from storage import crm as crm_store
 from storage import digest as digest_store
 from storage import handled, health, lifecycle, outbox, schedule
 from storage import issues as issue_store
@@ -358,6 +364,71 @@ def fit_adapters(deps: Deps, now: datetime, every: timedelta = timedelta(hours=1
     return verdicts
 
 
+def refresh_crm(deps: Deps, now: datetime, every: timedelta | None = None) -> int:
+    """Keep the money current: every PARTNERBOT_CRM_REFRESH_MINUTES (60), ask the connected CRM for the
+    accounts customers were picked as (storage/crm.py: at most MOST_PER_PASS, never-checked first, one call
+    per account), confirm picks made while the CRM was down and update CRM-filled amounts. A CRM that fails
+    is left until the next pass. Returns how many occurrences' amounts changed."""
+    if every is None:
+        try:
+            every = timedelta(minutes=float(os.environ.get("PARTNERBOT_CRM_REFRESH_MINUTES") or 60))
+        except ValueError:
+            every = timedelta(minutes=60)
+    last = deps.extras.get("crm_refreshed_at")
+    if last is not None and now - last < every:
+        return 0
+    deps.extras["crm_refreshed_at"] = now
+    with session_scope(deps.engine) as session:
+        due = crm_store.due_accounts(session=session, now=now)
+    failing: set[tuple[int, str]] = set()
+    changed = alerts = 0
+    for item in due:
+        kind, _, account_id = item.ref.partition(":")
+        if (item.workspace_id, kind) in failing:
+            continue
+        service = crm_service(kind)
+        with session_scope(deps.engine) as session:
+            creds = connections.credentials(session, workspace_id=item.workspace_id, kind=kind)
+        if service is None or creds is None:
+            continue  # not connected (any more): nothing is sent, the last known amount stays
+        try:
+            account = service.get_account(creds, account_id, deadline=integration_http.timeout())
+        except NotFound:
+            with session_scope(deps.engine) as session:
+                crm_store.forget_unknown(
+                    session=session, workspace_id=item.workspace_id, ref=item.ref, now=now
+                )
+            continue
+        except ServiceError as e:
+            failing.add((item.workspace_id, kind))
+            log.info("refreshing %s accounts of workspace %s: %s", kind, item.workspace_id, e)
+            with session_scope(deps.engine) as session:
+                row = connections.get_connection(session, workspace_id=item.workspace_id, kind=kind)
+                if row is not None:
+                    connections.note_check(session, connection_id=row.id, error=str(e), now=now)
+            continue
+        except Exception:
+            log.exception("refreshing %s account %s failed", kind, item.ref)
+            continue
+        with session_scope(deps.engine) as session:
+            ids = crm_store.apply_account(
+                session=session,
+                workspace_id=item.workspace_id,
+                ref=item.ref,
+                amount_cents=account.amount_cents,
+                currency=account.currency,
+                now=now,
+            )
+            # A CRM amount now over an area's money rule alerts its PM, once per customer (as when typed).
+            alerts += sum(weigh_crm_amount(session=session, occurrence_id=i) for i in ids)
+        changed += len(ids)
+    if changed:
+        log.info("CRM refresh changed the amount of %s occurrence(s), %s alert(s)", changed, alerts)
+        if alerts:
+            deps.kick()
+    return changed
+
+
 # -- the heartbeat -------------------------------------------------------------------------------
 def _tick(deps: Deps) -> None:
     try:
@@ -368,6 +439,7 @@ def _tick(deps: Deps) -> None:
         drop_old_text(deps, now)
         poll_trackers(deps, now)
         fit_adapters(deps, now)
+        refresh_crm(deps, now)
         log.info(
             "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}
         )

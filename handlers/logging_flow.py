@@ -66,6 +66,10 @@ def store_occurrence(
         impacts=",".join(answers.impacts),
         impact_detail=answers.impact_detail,
         focus_tie=answers.focus_tie,
+        crm_ref=answers.crm_ref[:64],
+        crm_verified=bool(answers.crm_ref and answers.crm_verified),
+        amount_from_crm=bool(money and answers.amount_from_crm),
+        crm_checked_at=utcnow() if answers.crm_ref and answers.crm_verified else None,
     )
     if draft is not None:
         fields.update(
@@ -207,6 +211,23 @@ def asked_after_shipping(
     if shipped is not None and shipped.customer_note:
         lines.append(f"A note you can forward to your customer:\n> {quote(shipped.customer_note, 1500)}")
     return lines
+
+
+def weigh_crm_amount(*, session: Session, occurrence_id: int) -> bool:
+    """An amount the CRM supplied later (the clock's refresh) gets the money rule too: the PM hears at once,
+    once per customer. Returns whether it crossed."""
+    occurrence = session.get(Occurrence, occurrence_id)
+    request = session.get(FeatureRequest, occurrence.request_id) if occurrence else None
+    area = session.get(ProductArea, request.area_id) if request else None
+    if occurrence is None or request is None or area is None:
+        return False
+    current, crossings = thresholds.evaluate(
+        session=session, request=request, area=area, occurrence=occurrence
+    )
+    money = [c for c in crossings if c.rule == "amount"]
+    if money:
+        queue_alert(session=session, request=request, area=area, current=current, crossings=money)
+    return bool(money)
 
 
 def reweigh_late_amount(*, session: Session, deps: Deps, person: Person, occurrence: Occurrence) -> bool:

@@ -157,6 +157,13 @@ class Occurrence(SQLModel, table=True):
     permalink: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     followup_sent_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # The CRM account the customer was picked as (0019): `hubspot:123`, `salesforce:001…`. Counted as one
+    # customer by it once the workspace's CRM confirmed the id (`crm_verified`); `amount_from_crm` when the
+    # amount is the CRM's (kept current by the clock) rather than typed; `crm_checked_at` its last refresh.
+    crm_ref: str = Field(default="", max_length=64, index=True, sa_column_kwargs={"server_default": ""})
+    crm_verified: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    amount_from_crm: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    crm_checked_at: datetime | None = None
 
 
 class Draft(SQLModel, table=True):

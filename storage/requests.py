@@ -132,16 +132,35 @@ def customer_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+def account_key(occ: Occurrence) -> str:
+    """The customer an occurrence counts for on its own: the CRM account the CRM confirmed it was picked as
+    (`crm:hubspot:123`), else its name; "" when it names none."""
+    if getattr(occ, "crm_ref", "") and getattr(occ, "crm_verified", False):
+        return "crm:" + occ.crm_ref
+    return customer_key(occ.customer) if occ.customer else ""
+
+
+def account_keys(occurrences: list[Occurrence]) -> list[str]:
+    """Each occurrence's customer as counted: two names picked as one CRM account are one customer, and a
+    name typed without picking counts as the account another occurrence picked under that name."""
+    linked: dict[str, str] = {}
+    for occ in occurrences:
+        key = account_key(occ)
+        if key.startswith("crm:") and occ.customer:
+            linked.setdefault(customer_key(occ.customer), key)
+    return [linked.get(k, k) for k in (account_key(o) for o in occurrences)]
+
+
 def stats_from_occurrences(occurrences: list[Occurrence]) -> RequestStats:
     stats = RequestStats()
     best: dict[tuple[str, str], int] = {}
-    for occ in occurrences:
+    for occ, who in zip(occurrences, account_keys(occurrences), strict=True):
         stats.count += 1
         stats.requesters.add(occ.logged_by_id)
-        if occ.customer:
-            stats.customers.add(customer_key(occ.customer))
+        if who:
+            stats.customers.add(who)
         if occ.amount_cents is not None:
-            key = (customer_key(occ.customer) or f"#occ{occ.id}", occ.currency or "USD")
+            key = (who or f"#occ{occ.id}", occ.currency or "USD")
             best[key] = max(best.get(key, 0), occ.amount_cents)
         if stats.first_at is None or occ.created_at < stats.first_at:
             stats.first_at = occ.created_at

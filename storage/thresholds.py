@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from storage.models import FeatureRequest, Occurrence, ProductArea, ThresholdCrossing, utcnow
-from storage.requests import RequestStats, customer_key, occurrences_of, stats_from_occurrences
+from storage.requests import RequestStats, account_key, occurrences_of, stats_from_occurrences
 
 DEFAULT_COUNT = 5
 DEFAULT_DAYS = 30
@@ -133,7 +133,8 @@ def evaluate(
                 if crossing:
                     new.append(crossing)
         if over_money_rule(area, occurrence):
-            who = customer_key(occurrence.customer) or f"occurrence-{occurrence.id}"
+            # One alert per customer: a CRM account counts once whatever name it was logged under.
+            who = account_key(occurrence) or f"occurrence-{occurrence.id}"
             resets = _reset_count(session=session, request_id=request.id, rule="amount")
             crossing = _record(
                 session=session,

@@ -11,12 +11,14 @@ from sqlmodel import Session
 
 from handlers.blocks import button, section
 from handlers.blocks import context as context_block
-from handlers.common import actor, deps_of
+from handlers.common import actor, deps_of, workspace_of
+from handlers.crm_pick import confirm_pick
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.values import ForgedValue, read_id
 from handlers.views.repeat_builder import FORGED, NEW, SEARCH_BLOCK, read_choice, read_search, read_shown
 from handlers.views.request_modal_builder import (
+    CRM_FORGED,
     CUSTOMER_LIMIT,
     CUSTOMER_OPTION_LIMIT,
     CUSTOMER_TOO_LONG,
@@ -44,7 +46,9 @@ def request_modal_submission(
     errors = {}
     if not answers.text:
         errors["request"] = "Please say what the customer needs."
-    if answers.customer == CUSTOMER_TOO_LONG:
+    if answers.customer == CRM_FORGED:
+        errors["customer"] = "That choice came back in a shape I never write; pick the customer again."
+    elif answers.customer == CUSTOMER_TOO_LONG:
         errors["customer"] = (
             f"Customer names are kept to {CUSTOMER_OPTION_LIMIT} characters; type a shorter one "
             "(details fit in the root problem or impact)."
@@ -63,6 +67,16 @@ def request_modal_submission(
         ack(response_action="errors", errors=errors)
         return
     deps = deps_of(context)
+    if answers.crm_ref:
+        # The picked CRM account is checked with the workspace's own CRM (the option value is untrusted),
+        # outside any transaction: the CRM may take up to integrations.http.timeout().
+        with session_scope(deps.engine) as session:
+            workspace_id = workspace_of(session, context).id
+        checked = confirm_pick(deps.engine, workspace_id, answers, money)
+        if checked.error:
+            ack(response_action="errors", errors={"customer": checked.error})
+            return
+        money = checked.money
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
         draft = _draft(session, view, workspace, person)

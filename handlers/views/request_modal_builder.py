@@ -8,6 +8,7 @@ from typing import Any
 
 from handlers.text import clip, escape, plain
 from handlers.values import DraftRef, as_id, read
+from integrations.crm import Account, BadOption, option_value, parse_option
 from storage.models import ProductArea
 from storage.requests import FREQUENCIES, IMPACTS
 
@@ -19,6 +20,8 @@ CUSTOMER_OPTION_LIMIT = 150  # Slack's limit for an option's value
 # The value of the one option offered for a typed name longer than that: never a name, so the form can
 # refuse it on submit instead of storing a name cut short without a word.
 CUSTOMER_TOO_LONG = "::too-long::"
+# What a `crm:` option value that is not in the shape the bot writes reads as: refused on submit.
+CRM_FORGED = "::bad-crm-pick::"
 AREA_ACTION = "area_pick"  # the area typeahead, when there are more areas than a menu lists
 STATIC_OPTIONS = 100  # Slack's limit for a static select's options
 
@@ -43,7 +46,10 @@ def _with_initial(element: dict[str, Any], chosen: str | list[str] | None) -> di
 def answers_as_values(answers: Answers) -> dict[str, Any]:
     """An Answers as `request_modal(values=...)` takes it."""
     return {
-        "customer": answers.customer,
+        # A CRM pick comes back as the same pick (checked with the CRM again on submit).
+        "customer": f"crm:{answers.crm_ref}:{answers.customer}"[:CUSTOMER_OPTION_LIMIT]
+        if answers.crm_ref
+        else answers.customer,
         "amount": answers.amount_text,
         "frequency": answers.frequency,
         "frequency_detail": answers.frequency_detail,
@@ -98,6 +104,12 @@ def customer_option(name: str, *, new: bool = False) -> dict[str, Any]:
     return _option(clip(name, CUSTOMER_OPTION_LIMIT), label)
 
 
+def crm_option(account: Account) -> dict[str, Any]:
+    """A CRM account in the customer typeahead: labelled with its value and owner; its value names the
+    account (`crm:hubspot:123:Acme`), checked again with the CRM on submit."""
+    return _option(option_value(account), account.label())
+
+
 def customer_input(initial: str = "") -> dict[str, Any]:
     """The customer field: a typeahead over the workspace's known customers (and "New customer: …"), so
     one customer is picked under one name instead of typed a new way each time."""
@@ -108,7 +120,11 @@ def customer_input(initial: str = "") -> dict[str, Any]:
         "placeholder": {"type": "plain_text", "text": "Start typing, e.g. Acme"},
     }
     if initial:
-        element["initial_option"] = customer_option(initial)
+        try:
+            picked = parse_option(initial)
+        except BadOption:
+            picked = None
+        element["initial_option"] = _option(initial, picked.name) if picked else customer_option(initial)
     return {
         "type": "input",
         "block_id": "customer",
@@ -304,6 +320,11 @@ class Answers:
     impacts: list[str] = field(default_factory=list)
     impact_detail: str = ""
     focus_tie: str = ""
+    # The CRM account picked as the customer (`hubspot:123`); `crm_verified` once the workspace's CRM
+    # confirmed it on submit, `amount_from_crm` when the amount is the CRM's, not typed.
+    crm_ref: str = ""
+    crm_verified: bool = False
+    amount_from_crm: bool = False
 
 
 def _value(values: dict[str, Any], block_id: str) -> Any:
@@ -322,10 +343,18 @@ def read_answers(view: dict[str, Any]) -> Answers:
     area = _value(values, "area")
     impacts = [i for i in (_value(values, "impacts") or []) if i in IMPACTS]
     frequency = _value(values, "frequency")
+    customer, crm_ref = " ".join(str(_value(values, "customer")).split()), ""
+    try:
+        picked = parse_option(customer)
+    except BadOption:
+        customer, picked = CRM_FORGED, None
+    if picked is not None:
+        customer, crm_ref = picked.name, picked.ref
     return Answers(
         text=str(_value(values, "request")).strip(),
         area_id=as_id(area),
-        customer=" ".join(str(_value(values, "customer")).split()),
+        customer=customer,
+        crm_ref=crm_ref,
         amount_text=str(_value(values, "amount")).strip(),
         frequency=frequency if frequency in FREQUENCIES else "",
         frequency_detail=str(_value(values, "frequency_detail")).strip(),

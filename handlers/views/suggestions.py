@@ -12,11 +12,12 @@ from slack_bolt import Ack, BoltContext
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from handlers import crm_pick
 from handlers.common import deps_of, sees_other_requests, workspace_of
 from handlers.text import plain
 from handlers.values import DecisionForm, DraftRef, ForgedValue, as_id, read
 from handlers.views.repeat_builder import search_option
-from handlers.views.request_modal_builder import customer_option
+from handlers.views.request_modal_builder import crm_option, customer_option
 from storage import customers, decisions, people
 from storage import requests as store
 from storage.db import session_scope
@@ -42,8 +43,14 @@ def customer_suggestions(ack: Ack, body: dict[str, Any], context: BoltContext) -
             merged = customers.canonical_name(session=session, workspace_id=workspace.id, name=typed)
             if customer_key(merged) != customer_key(typed) and merged not in names:
                 names.insert(0, merged)
-    options = [customer_option(name) for name in names]
-    if typed and not any(customer_key(name) == customer_key(typed) for name in names):
+        crms = crm_pick.connected_crms(session, workspace.id) if typed else {}
+    # A connected CRM's accounts first, each with its value and owner (at most 1 s; without them when the
+    # CRM is down or slow); a known name that is one of them is offered once, as the account.
+    accounts = crm_pick.search(crms, typed)
+    taken = {customer_key(a.name) for a in accounts}
+    options = [crm_option(a) for a in accounts]
+    options += [customer_option(name) for name in names if customer_key(name) not in taken]
+    if typed and not any(customer_key(name) == customer_key(typed) for name in [*names, *taken]):
         options.append(customer_option(typed, new=True))
     ack(options=options[:100])
 
