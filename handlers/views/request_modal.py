@@ -7,13 +7,14 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from handlers.blocks import button, section
 from handlers.blocks import context as context_block
-from handlers.common import actor, deps_of
+from handlers.common import actor, deps_of, sees_other_requests
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
-from handlers.text import quote
+from handlers.text import clip, escape, quote
 from handlers.values import ForgedValue, read_id
 from handlers.views.repeat_builder import NEW, read_choice
 from handlers.views.request_modal_builder import (
@@ -70,18 +71,149 @@ def request_modal_submission(
             field = "area" if "area" in ((view.get("state") or {}).get("values") or {}) else "request"
             ack(response_action="errors", errors={field: "Pick the product area this is for."})
             return
-        response = finish_logging(
-            session=session,
-            deps=deps,
-            workspace=workspace,
-            person=person,
-            draft=draft,
-            answers=answers,
-            money=money,
-            area=area,
-        )
+        if draft is not None and draft.occurrence_id:
+            ack()  # the form of a request logged already (submitted again from another copy of it)
+            return
+        if deps.matcher is not None and draft is not None and sees_other_requests(deps, person):
+            # The repeat check runs after Slack has its answer (check_repeats): what was typed is kept
+            # with the draft first, so nothing is lost whatever happens after.
+            draft.answers = answers_to_json(answers, money)
+            session.add(draft)
+            context[CHECKING] = draft.id
+            response = {"response_action": "update", "view": checking_view(answers.text)}
+        else:
+            response = finish_logging(
+                session=session,
+                deps=deps,
+                workspace=workspace,
+                person=person,
+                draft=draft,
+                answers=answers,
+                money=money,
+                area=area,
+            )
     ack(**response) if response else ack()
     deps.kick()
+
+
+# Set in the context by the form's ack when the repeat check is left to `check_repeats` (the draft's id).
+CHECKING = "partnerbot_check_repeats"
+
+
+def checking_view(text: str) -> dict[str, Any]:
+    """What the requester sees for the moment between Slack's answer and the repeat check's."""
+    return {
+        "type": "modal",
+        "callback_id": "request_checking",
+        "title": {"type": "plain_text", "text": "Log a request"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [
+            section(":hourglass_flowing_sand: Checking for similar requests…"),
+            context_block(f"What you typed is saved: {quote(text, 300)}"),
+        ],
+    }
+
+
+def logged_view(*, title: str, area: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": "request_logged",
+        "title": {"type": "plain_text", "text": "Request logged"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [
+            section(f":white_check_mark: Logged for *{escape(area)}*: *{escape(clip(title, 300))}*"),
+            context_block("Your receipt, with where it stands, is in your DMs."),
+        ],
+    }
+
+
+def check_repeats(body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
+    """After Slack has the form's answer ("Checking…"): look for likely repeats, then replace that view
+    with the "Same thing?" step, or log the request and show that it is logged.
+
+    Runs once per submission (the claim of its ack function, handlers/once.py) and only for a draft not
+    logged yet. The view is replaced by its id alone: the hash in the payload belongs to the version the
+    answer replaced. When Slack won't take the update (the requester closed the view meanwhile), a
+    request waiting on "Same thing?" is handed back by DM with a button to open the form again; a logged
+    one has its receipt on the way already."""
+    draft_id = context.get(CHECKING)
+    view_id = str((body.get("view") or {}).get("id") or "")
+    if not draft_id:
+        return
+    deps = deps_of(context)
+    answers, step = read_answers(body.get("view") or {}), None
+    text = answers.text
+    try:
+        with session_scope(deps.engine) as session:
+            workspace, person = actor(session, deps, context)
+            draft = store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
+            if draft is None or draft.person_id != person.id or draft.occurrence_id or not draft.answers:
+                return
+            answers, money = answers_from_json(draft.answers)
+            text = answers.text
+            area = _chosen_area(session, workspace, answers.area_id)
+            if area is None:  # removed since the ack checked it
+                area = people.default_area(session=session, workspace_id=workspace.id)
+            response = finish_logging(
+                session=session,
+                deps=deps,
+                workspace=workspace,
+                person=person,
+                draft=draft,
+                answers=answers,
+                money=money,
+                area=area,
+            )
+            step = response["view"] if response else logged_view(title=text, area=area.name)
+            user = person.slack_user_id
+    except Exception:
+        logger.exception("the repeat check after a form's answer failed")
+        step = None
+        user = str((body.get("user") or {}).get("id") or "")
+        response = {}
+    finally:
+        deps.kick()
+    if step is not None:
+        try:
+            client.views_update(view_id=view_id, view=step)
+            return
+        except SlackApiError as e:
+            logger.warning("could not show the next step of the form: %s", e.response.get("error"))
+            if not response:
+                return  # logged: the receipt is on its way by DM
+    else:
+        _tell_failed(client, view_id, logger)
+    if user:
+        dm_typed(
+            client,
+            user=user,
+            intro="I couldn't show you the next step of the request form, so it isn't logged yet. "
+            "Here is what you typed, so it isn't lost:",
+            text=text,
+            answers=answers,
+            draft_id=draft_id,
+        )
+
+
+def _tell_failed(client: WebClient, view_id: str, logger: Logger) -> None:
+    try:
+        client.views_update(
+            view_id=view_id,
+            view={
+                "type": "modal",
+                "callback_id": "request_failed",
+                "title": {"type": "plain_text", "text": "Log a request"},
+                "close": {"type": "plain_text", "text": "Close"},
+                "blocks": [
+                    section(
+                        "Sorry — something went wrong on my side while checking for similar requests. "
+                        "What you typed is kept: `/request` shows it again when you're ready."
+                    )
+                ],
+            },
+        )
+    except Exception:
+        logger.warning("could not tell the requester that the check failed", exc_info=True)
 
 
 def request_modal_closed(
@@ -106,10 +238,21 @@ def request_modal_closed(
             draft.answers = answers_to_json(answers, None)
             session.add(draft)
         draft_id = draft.id if draft is not None else None
-    message = (
-        "You closed the request form without logging it. Here is what you typed, so it isn't lost:\n"
-        f"> {quote(text, 2500)}\n{typed_answers(answers)}"
+    dm_typed(
+        client,
+        user=person.slack_user_id,
+        intro="You closed the request form without logging it. Here is what you typed, so it isn't lost:",
+        text=text,
+        answers=answers,
+        draft_id=draft_id,
     )
+
+
+def dm_typed(
+    client: WebClient, *, user: str, intro: str, text: str, answers: Answers, draft_id: int | None
+) -> None:
+    """DM the requester what they typed in a form that was not logged, with a button to open it again."""
+    message = f"{intro}\n> {quote(text, 2500)}\n{typed_answers(answers)}"
     blocks = [section(message)]
     if draft_id is not None:
         blocks.append(
@@ -120,7 +263,7 @@ def request_modal_closed(
             }
         )
     client.chat_postMessage(
-        channel=person.slack_user_id,
+        channel=user,
         text=message + "Use `/request` to log it when you're ready.",
         blocks=blocks + [context_block("Or use `/request` to start over when you're ready.")],
     )
