@@ -693,6 +693,7 @@ class Shell:
 
     def submit(self, view: dict[str, Any], answers: dict[str, Any]) -> Reply:
         def after(reply: Reply) -> None:
+            reply = reply.answered or reply  # Slack's own answer; the step that followed is in the calls
             data = reply.json
             if reply.status < 400 and data.get("response_action") != "errors":
                 self.after_submit(view, data.get("response_action"), data.get("view"))

@@ -304,9 +304,10 @@ def finish_logging(
     money: Money | None,
     area: ProductArea,
     match_wait: float = MATCH_WAIT_SECONDS,
+    areas: list[ProductArea] | None = None,
 ) -> dict | None:
     """A submitted form: first offer likely repeats (the requester decides), else store it as new.
-    Returns the modal response (None closes the form)."""
+    Returns the modal response (None closes the form). `areas`: the workspace's, when read already."""
     # The likely repeats are other people's requests, with their customers and money.
     if deps.matcher is not None and draft is not None and sees_other_requests(deps, person):
         with metrics.matcher_timer():
@@ -330,7 +331,11 @@ def finish_logging(
                     stats=stats,
                     other_areas={
                         a.id: a.name
-                        for a in people.list_areas(session=session, workspace_id=workspace.id)
+                        for a in (
+                            areas
+                            if areas is not None
+                            else people.list_areas(session=session, workspace_id=workspace.id)
+                        )
                         if a.id != area.id
                     },
                 ),

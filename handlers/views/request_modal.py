@@ -98,13 +98,16 @@ def request_modal_submission(
 
 # Set in the context by the form's ack when the repeat check is left to `check_repeats` (the draft's id).
 CHECKING = "partnerbot_check_repeats"
+# The views shown while checking and once logged (bot/driver.py follows a submission by them).
+CHECKING_CALLBACK = "request_checking"
+LOGGED_CALLBACK = "request_logged"
 
 
 def checking_view(text: str) -> dict[str, Any]:
     """What the requester sees for the moment between Slack's answer and the repeat check's."""
     return {
         "type": "modal",
-        "callback_id": "request_checking",
+        "callback_id": CHECKING_CALLBACK,
         "title": {"type": "plain_text", "text": "Log a request"},
         "close": {"type": "plain_text", "text": "Close"},
         "blocks": [
@@ -117,7 +120,7 @@ def checking_view(text: str) -> dict[str, Any]:
 def logged_view(*, title: str, area: str) -> dict[str, Any]:
     return {
         "type": "modal",
-        "callback_id": "request_logged",
+        "callback_id": LOGGED_CALLBACK,
         "title": {"type": "plain_text", "text": "Request logged"},
         "close": {"type": "plain_text", "text": "Done"},
         "blocks": [
@@ -151,10 +154,12 @@ def check_repeats(body: dict[str, Any], client: WebClient, context: BoltContext,
                 return
             answers, money = answers_from_json(draft.answers)
             text = answers.text
-            area = _chosen_area(session, workspace, answers.area_id)
+            areas = people.list_areas(session=session, workspace_id=workspace.id)
+            area = _chosen_area(session, workspace, answers.area_id, areas)
             if area is None:  # removed since the ack checked it
                 area = people.default_area(session=session, workspace_id=workspace.id)
             response = finish_logging(
+                areas=areas,
                 session=session,
                 deps=deps,
                 workspace=workspace,
@@ -407,12 +412,18 @@ def _draft(session: Session, view: dict[str, Any], workspace: Workspace, person:
     return draft
 
 
-def _chosen_area(session: Session, workspace: Workspace, area_id: int | None) -> ProductArea | None:
+def _chosen_area(
+    session: Session, workspace: Workspace, area_id: int | None, areas: list[ProductArea] | None = None
+) -> ProductArea | None:
     """The area picked in the form; the only one when the workspace has one (the form then shows no
-    choice); None when there are several and none of them was picked."""
-    areas = people.list_areas(session=session, workspace_id=workspace.id)
+    choice); None when there are several and none of them was picked. `areas`: the workspace's, when
+    read already."""
+    if areas is None:
+        areas = people.list_areas(session=session, workspace_id=workspace.id)
     if area_id:
         return next((area for area in areas if area.id == area_id), None)
-    if len(areas) <= 1:
+    if len(areas) == 1:
+        return areas[0]
+    if not areas:
         return people.default_area(session=session, workspace_id=workspace.id)
     return None
