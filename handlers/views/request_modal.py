@@ -106,7 +106,10 @@ def request_modal_submission(
 
         def after_answer() -> None:
             with acting_as(token):
-                check_repeats(body, client, context, logger)
+                try:
+                    check_repeats(body, client, context, logger)
+                except Exception:  # an executor's future would keep it to itself
+                    logger.exception("the repeat check after a form's answer failed")
 
         deps.background.submit(after_answer)
 
@@ -197,8 +200,9 @@ def check_repeats(body: dict[str, Any], client: WebClient, context: BoltContext,
         try:
             client.views_update(view_id=view_id, view=step)
             return
-        except SlackApiError as e:
-            logger.warning("could not show the next step of the form: %s", e.response.get("error"))
+        except Exception as e:  # Slack refused it (the view was closed), or could not be reached
+            error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+            logger.warning("could not show the next step of the form: %s", error)
             if not response:
                 return  # logged: the receipt is on its way by DM
     else:
@@ -226,8 +230,9 @@ def _tell_failed(client: WebClient, view_id: str, logger: Logger) -> None:
                 "close": {"type": "plain_text", "text": "Close"},
                 "blocks": [
                     section(
-                        "Sorry — something went wrong on my side while checking for similar requests. "
-                        "What you typed is kept: `/request` shows it again when you're ready."
+                        "Sorry — something went wrong on my side while checking for similar requests, "
+                        "so it isn't logged yet. I've sent you what you typed by DM, with a button to "
+                        "open the form again."
                     )
                 ],
             },

@@ -125,3 +125,25 @@ def test_a_refused_update_hands_back_what_was_typed_with_a_button_to_reopen(bolt
     d.click("U2REP", reopen, channel="DU2REP")
     again = d.last_view()
     assert "Export the weekly report as CSV" in json.dumps(again) and "Globex" in json.dumps(again)
+
+
+def test_a_check_that_fails_says_so_on_the_form_and_hands_back_what_was_typed(bolt, monkeypatch):
+    from handlers.views import request_modal
+
+    d, fake = bolt.driver, bolt.fake
+
+    def broken(**_kwargs):
+        raise RuntimeError("the matcher broke")
+
+    monkeypatch.setattr(request_modal, "finish_logging", broken)
+    d.command("U3REP", "/request", "Audit log export")
+    form = d.last_view()
+    reply = d.submit("U3REP", form, {"customer": "Initech"})
+    assert reply.status == 200
+    [update] = [c for c in fake.calls_to("views.update") if c.args.get("view_id") == form["id"]]
+    assert "something went wrong on my side" in json.dumps(update.response["view"])
+    dm = fake.posts_to("U3REP")[-1]
+    assert "Audit log export" in dm.text_blob() and "Initech" in dm.text_blob()
+    assert any(b["action_id"] == "reopen_request" for b in buttons_in(dm.args["blocks"]))
+    with Session(bolt.deps.engine) as s:
+        assert s.exec(select(func.count()).select_from(Occurrence)).one() == 0
