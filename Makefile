@@ -51,6 +51,7 @@ bench:
 	$(BIN)/python benchmark/bench_digest.py
 	$(BIN)/python benchmark/bench_thankyou.py
 	$(BIN)/python benchmark/bench_search.py
+	$(BIN)/python benchmark/bench_latency.py
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

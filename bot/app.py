@@ -15,6 +15,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from sqlalchemy.engine import Engine
 
+from bot.background import Background
 from bot.delivery import DeliveryWorker
 from bot.oauth import RoutedWebClient, Tokens, acting_as, oauth_settings
 from bot.outage import answer_outage
@@ -86,7 +87,13 @@ def build_deps(
     if run_migrations:
         migrate(engine)
     client = make_client(settings)
-    deps = Deps(settings=settings, engine=engine, client=client, tokens=Tokens(settings, engine))
+    deps = Deps(
+        settings=settings,
+        engine=engine,
+        client=client,
+        tokens=Tokens(settings, engine),
+        background=Background(),
+    )
     if with_matcher:
         # Imported here: the embedding backend may pull in PyTorch, which only a running bot should pay for.
         from matching.live import MatchIndex
@@ -113,6 +120,8 @@ def create_app(
     Every verified payload gets a 200, also one nothing here handles (`raise_error_for_unhandled_request`
     routes it to on_error): Slack disables the event subscriptions of apps that fail deliveries."""
     deps = deps or build_deps(settings)
+    if deps.background is None:
+        deps.background = Background()
     # One installation (SLACK_BOT_TOKEN), or the OAuth install's, each payload with its own (bot/oauth.py).
     per_installation = (
         {"oauth_settings": oauth_settings(settings, deps.tokens)} if settings.oauth and deps.tokens else {}
@@ -126,6 +135,7 @@ def create_app(
             name="partnerbot",
             process_before_response=process_before_response,
             raise_error_for_unhandled_request=True,
+            listener_executor=deps.background,
             **per_installation,
         )
     except BoltError as e:  # auth.test refused the token: revoked, from another app, or mistyped

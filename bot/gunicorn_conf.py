@@ -19,6 +19,10 @@ preload_app = True
 # the app empties it when it is created (bot.http.create_wsgi_app).
 METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or f"/tmp/partnerbot-metrics-{os.getpid()}"
 raw_env = [f"PROMETHEUS_MULTIPROC_DIR={METRICS_DIR}"]
+# One BLAS thread per worker: the encoder's matrices are a sentence long, too small to gain from more,
+# and OpenBLAS's extra threads spin while they wait, taking the CPU the threads answering Slack need.
+# Set before the app (and numpy) is loaded. An operator's own setting wins.
+raw_env += [f"{name}=1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if name not in os.environ]
 
 
 def on_exit(server: Any) -> None:

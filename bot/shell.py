@@ -492,12 +492,16 @@ class Shell:
         """Run one verb, print its ack and every call the bot made, then fill any modal it opened."""
         before = self.stack[-1] if self.stack else None
         reply = verb()
+        answered_at = self.driver.answered_at
         self.screen.begin()
         try:
             self.show_ack(reply, ack_heading)
-            self.show_calls()
+            if answered_at is None:
+                self.show_calls()
             if after is not None:
                 after(reply)
+            # Work the bot did after answering (the repeat check after a form's "Checking…" answer).
+            self.show_calls()
         finally:
             self.screen.end()
         top = self.stack[-1] if self.stack else None
@@ -689,6 +693,7 @@ class Shell:
 
     def submit(self, view: dict[str, Any], answers: dict[str, Any]) -> Reply:
         def after(reply: Reply) -> None:
+            reply = reply.answered or reply  # Slack's own answer; the step that followed is in the calls
             data = reply.json
             if reply.status < 400 and data.get("response_action") != "errors":
                 self.after_submit(view, data.get("response_action"), data.get("view"))

@@ -30,6 +30,8 @@ class Deps:
     client: WebClient
     worker: Any = None  # bot.delivery.DeliveryWorker when deliveries run in this process
     matcher: Any = None  # handlers.matching.MatchIndex
+    # bot.background.Background: where Bolt runs lazy listeners (the work after Slack has its answer)
+    background: Any = None
     tokens: Any = None  # bot.oauth.Tokens: the bot token of each workspace (one, or one per installation)
     extras: dict[str, Any] = field(default_factory=dict)
 

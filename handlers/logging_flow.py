@@ -308,10 +308,10 @@ def answers_from_json(text: str) -> tuple[Answers, Money | None]:
     return Answers(**data), Money(cents=money[0], currency=money[1]) if money else None
 
 
-# The longest a form submission queues behind other look-ups before it is logged without the repeat
-# check: Slack shows the requester an error past 3 seconds, and a request logged as new can still be
-# merged by a PM, while a form that errors loses what was typed.
-MATCH_WAIT_SECONDS = 1.0
+# The longest the repeat check queues behind other look-ups of its process before the request is logged
+# without it (as new: a PM can still merge it). It runs after Slack has its answer (handlers/views/
+# request_modal.py), so this bounds how long the requester looks at "Checking for similar requests…".
+MATCH_WAIT_SECONDS = 10.0
 
 
 def finish_logging(
@@ -324,9 +324,11 @@ def finish_logging(
     answers: Answers,
     money: Money | None,
     area: ProductArea,
+    match_wait: float = MATCH_WAIT_SECONDS,
+    areas: list[ProductArea] | None = None,
 ) -> dict | None:
     """A submitted form: first offer likely repeats (the requester decides), else store it as new.
-    Returns the modal response (None closes the form)."""
+    Returns the modal response (None closes the form). `areas`: the workspace's, when read already."""
     # The likely repeats are other people's requests, with their customers and money.
     if deps.matcher is not None and draft is not None and sees_other_requests(deps, person):
         with metrics.matcher_timer():
@@ -335,7 +337,7 @@ def finish_logging(
                 workspace_id=workspace.id,
                 area_id=area.id,
                 text=answers.text,
-                wait=MATCH_WAIT_SECONDS,
+                wait=match_wait,
             )
         if suggestions:
             draft.answers = answers_to_json(answers, money)
@@ -350,7 +352,11 @@ def finish_logging(
                     stats=stats,
                     other_areas={
                         a.id: a.name
-                        for a in people.list_areas(session=session, workspace_id=workspace.id)
+                        for a in (
+                            areas
+                            if areas is not None
+                            else people.list_areas(session=session, workspace_id=workspace.id)
+                        )
                         if a.id != area.id
                     },
                 ),

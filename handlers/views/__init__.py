@@ -14,6 +14,7 @@ def register(app: App) -> None:
     )
     from handlers.views.request_modal_builder import CALLBACK_ID
 
+    # Answered at once ("Checking for similar requests…"); the repeat check runs after the answer.
     app.view_submission(CALLBACK_ID)(request_modal_submission)
     app.view_closed(CALLBACK_ID)(request_modal_closed)
     app.view_submission(repeat_builder.CALLBACK_ID)(repeat_choice_submission)

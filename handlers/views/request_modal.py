@@ -7,14 +7,16 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
+from bot.oauth import acting_as
 from handlers.blocks import button, section
 from handlers.blocks import context as context_block
-from handlers.common import actor, deps_of, workspace_of
+from handlers.common import actor, deps_of, sees_other_requests, workspace_of
 from handlers.crm_pick import confirm_pick
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
-from handlers.text import quote
+from handlers.text import clip, escape, quote
 from handlers.values import ForgedValue, read_id
 from handlers.views.repeat_builder import FORGED, NEW, SEARCH_BLOCK, read_choice, read_search, read_shown
 from handlers.views.request_modal_builder import (
@@ -77,6 +79,7 @@ def request_modal_submission(
             ack(response_action="errors", errors={"customer": checked.error})
             return
         money = checked.money
+    checking = False
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
         draft = _draft(session, view, workspace, person)
@@ -86,18 +89,172 @@ def request_modal_submission(
             field = "area" if "area" in ((view.get("state") or {}).get("values") or {}) else "request"
             ack(response_action="errors", errors={field: "Pick the product area this is for."})
             return
-        response = finish_logging(
-            session=session,
-            deps=deps,
-            workspace=workspace,
-            person=person,
-            draft=draft,
-            answers=answers,
-            money=money,
-            area=area,
-        )
+        if draft is not None and draft.occurrence_id:
+            ack()  # the form of a request logged already (submitted again from another copy of it)
+            return
+        if deps.matcher is not None and draft is not None and sees_other_requests(deps, person):
+            # The repeat check runs after Slack has its answer (check_repeats): what was typed is kept
+            # with the draft first, so nothing is lost whatever happens after.
+            draft.answers = answers_to_json(answers, money)
+            session.add(draft)
+            context[CHECKING] = draft.id
+            response = {"response_action": "update", "view": checking_view(answers.text)}
+            checking = True
+        else:
+            response = finish_logging(
+                session=session,
+                deps=deps,
+                workspace=workspace,
+                person=person,
+                draft=draft,
+                answers=answers,
+                money=money,
+                area=area,
+            )
     ack(**response) if response else ack()
     deps.kick()
+    if checking:
+        # Handed straight to the app's after-the-answer executor (where Bolt runs lazy listeners) rather
+        # than registered as one: Bolt would copy and re-parse the whole form's payload for it first, on
+        # the answer's own time. This listener only runs for the payload's first delivery (handlers/
+        # once.py), and the answer is decided, so the check starts once per submission.
+        token = context.bot_token or ""
+
+        def after_answer() -> None:
+            with acting_as(token):
+                try:
+                    check_repeats(body, client, context, logger)
+                except Exception:  # an executor's future would keep it to itself
+                    logger.exception("the repeat check after a form's answer failed")
+
+        deps.background.submit(after_answer)
+
+
+# Set in the context by the form's ack when the repeat check is left to `check_repeats` (the draft's id).
+CHECKING = "partnerbot_check_repeats"
+# The views shown while checking and once logged (bot/driver.py follows a submission by them).
+CHECKING_CALLBACK = "request_checking"
+LOGGED_CALLBACK = "request_logged"
+
+
+def checking_view(text: str) -> dict[str, Any]:
+    """What the requester sees for the moment between Slack's answer and the repeat check's."""
+    return {
+        "type": "modal",
+        "callback_id": CHECKING_CALLBACK,
+        "title": {"type": "plain_text", "text": "Log a request"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [
+            section(":hourglass_flowing_sand: Checking for similar requests…"),
+            context_block(f"What you typed is saved: {quote(text, 300)}"),
+        ],
+    }
+
+
+def logged_view(*, title: str, area: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": LOGGED_CALLBACK,
+        "title": {"type": "plain_text", "text": "Request logged"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [
+            section(f":white_check_mark: Logged for *{escape(area)}*: *{escape(clip(title, 300))}*"),
+            context_block("Your receipt, with where it stands, is in your DMs."),
+        ],
+    }
+
+
+def check_repeats(body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
+    """After Slack has the form's answer ("Checking…"): look for likely repeats, then replace that view
+    with the "Same thing?" step, or log the request and show that it is logged.
+
+    Runs once per submission (the claim of its ack function, handlers/once.py) and only for a draft not
+    logged yet. The view is replaced by its id alone: the hash in the payload belongs to the version the
+    answer replaced. When Slack won't take the update (the requester closed the view meanwhile), a
+    request waiting on "Same thing?" is handed back by DM with a button to open the form again; a logged
+    one has its receipt on the way already."""
+    draft_id = context.get(CHECKING)
+    view_id = str((body.get("view") or {}).get("id") or "")
+    if not draft_id:
+        return
+    deps = deps_of(context)
+    answers, step = read_answers(body.get("view") or {}), None
+    text = answers.text
+    try:
+        with session_scope(deps.engine) as session:
+            workspace, person = actor(session, deps, context)
+            draft = store.get_draft(session=session, draft_id=draft_id, workspace_id=workspace.id)
+            if draft is None or draft.person_id != person.id or draft.occurrence_id or not draft.answers:
+                return
+            answers, money = answers_from_json(draft.answers)
+            text = answers.text
+            areas = people.list_areas(session=session, workspace_id=workspace.id)
+            area = _chosen_area(session, workspace, answers.area_id, areas)
+            if area is None:  # removed since the ack checked it
+                area = people.default_area(session=session, workspace_id=workspace.id)
+            response = finish_logging(
+                areas=areas,
+                session=session,
+                deps=deps,
+                workspace=workspace,
+                person=person,
+                draft=draft,
+                answers=answers,
+                money=money,
+                area=area,
+            )
+            step = response["view"] if response else logged_view(title=text, area=area.name)
+            user = person.slack_user_id
+    except Exception:
+        logger.exception("the repeat check after a form's answer failed")
+        step = None
+        user = str((body.get("user") or {}).get("id") or "")
+        response = {}
+    finally:
+        deps.kick()
+    if step is not None:
+        try:
+            client.views_update(view_id=view_id, view=step)
+            return
+        except Exception as e:  # Slack refused it (the view was closed), or could not be reached
+            error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+            logger.warning("could not show the next step of the form: %s", error)
+            if not response:
+                return  # logged: the receipt is on its way by DM
+    else:
+        _tell_failed(client, view_id, logger)
+    if user:
+        dm_typed(
+            client,
+            user=user,
+            intro="I couldn't show you the next step of the request form, so it isn't logged yet. "
+            "Here is what you typed, so it isn't lost:",
+            text=text,
+            answers=answers,
+            draft_id=draft_id,
+        )
+
+
+def _tell_failed(client: WebClient, view_id: str, logger: Logger) -> None:
+    try:
+        client.views_update(
+            view_id=view_id,
+            view={
+                "type": "modal",
+                "callback_id": "request_failed",
+                "title": {"type": "plain_text", "text": "Log a request"},
+                "close": {"type": "plain_text", "text": "Close"},
+                "blocks": [
+                    section(
+                        "Sorry — something went wrong on my side while checking for similar requests, "
+                        "so it isn't logged yet. I've sent you what you typed by DM, with a button to "
+                        "open the form again."
+                    )
+                ],
+            },
+        )
+    except Exception:
+        logger.warning("could not tell the requester that the check failed", exc_info=True)
 
 
 def request_modal_closed(
@@ -122,10 +279,21 @@ def request_modal_closed(
             draft.answers = answers_to_json(answers, None)
             session.add(draft)
         draft_id = draft.id if draft is not None else None
-    message = (
-        "You closed the request form without logging it. Here is what you typed, so it isn't lost:\n"
-        f"> {quote(text, 2500)}\n{typed_answers(answers)}"
+    dm_typed(
+        client,
+        user=person.slack_user_id,
+        intro="You closed the request form without logging it. Here is what you typed, so it isn't lost:",
+        text=text,
+        answers=answers,
+        draft_id=draft_id,
     )
+
+
+def dm_typed(
+    client: WebClient, *, user: str, intro: str, text: str, answers: Answers, draft_id: int | None
+) -> None:
+    """DM the requester what they typed in a form that was not logged, with a button to open it again."""
+    message = f"{intro}\n> {quote(text, 2500)}\n{typed_answers(answers)}"
     blocks = [section(message)]
     if draft_id is not None:
         blocks.append(
@@ -136,7 +304,7 @@ def request_modal_closed(
             }
         )
     client.chat_postMessage(
-        channel=person.slack_user_id,
+        channel=user,
         text=message + "Use `/request` to log it when you're ready.",
         blocks=blocks + [context_block("Or use `/request` to start over when you're ready.")],
     )
@@ -331,12 +499,18 @@ def _draft(session: Session, view: dict[str, Any], workspace: Workspace, person:
     return draft
 
 
-def _chosen_area(session: Session, workspace: Workspace, area_id: int | None) -> ProductArea | None:
+def _chosen_area(
+    session: Session, workspace: Workspace, area_id: int | None, areas: list[ProductArea] | None = None
+) -> ProductArea | None:
     """The area picked in the form; the only one when the workspace has one (the form then shows no
-    choice); None when there are several and none of them was picked."""
-    areas = people.list_areas(session=session, workspace_id=workspace.id)
+    choice); None when there are several and none of them was picked. `areas`: the workspace's, when
+    read already."""
+    if areas is None:
+        areas = people.list_areas(session=session, workspace_id=workspace.id)
     if area_id:
         return next((area for area in areas if area.id == area_id), None)
-    if len(areas) <= 1:
+    if len(areas) == 1:
+        return areas[0]
+    if not areas:
         return people.default_area(session=session, workspace_id=workspace.id)
     return None
