@@ -16,27 +16,26 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, not a batch: on SQLite a batch copies the table, and the full-text search triggers on
+# occurrence (0016_search) would stop the copy being renamed back.
 def upgrade() -> None:
-    with op.batch_alter_table("occurrence", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "crm_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=""
-            )
-        )
-        batch_op.add_column(
-            sa.Column("crm_verified", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(
-            sa.Column("amount_from_crm", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(sa.Column("crm_checked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.create_index("ix_occurrence_crm_ref", ["crm_ref"], unique=False)
+    op.add_column(
+        "occurrence",
+        sa.Column("crm_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=""),
+    )
+    op.add_column(
+        "occurrence", sa.Column("crm_verified", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "occurrence", sa.Column("amount_from_crm", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "occurrence", sa.Column("crm_checked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+    )
+    op.create_index("ix_occurrence_crm_ref", "occurrence", ["crm_ref"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("occurrence", schema=None) as batch_op:
-        batch_op.drop_index("ix_occurrence_crm_ref")
-        batch_op.drop_column("crm_checked_at")
-        batch_op.drop_column("amount_from_crm")
-        batch_op.drop_column("crm_verified")
-        batch_op.drop_column("crm_ref")
+    op.drop_index("ix_occurrence_crm_ref", table_name="occurrence")
+    for column in ("crm_checked_at", "amount_from_crm", "crm_verified", "crm_ref"):
+        op.drop_column("occurrence", column)
