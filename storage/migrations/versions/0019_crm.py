@@ -17,20 +17,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("occurrence", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "crm_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=""
-            )
-        )
-        batch_op.add_column(
-            sa.Column("crm_verified", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(
-            sa.Column("amount_from_crm", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(sa.Column("crm_checked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.create_index("ix_occurrence_crm_ref", ["crm_ref"], unique=False)
+    # Plain ADD COLUMN, not batch_alter_table: on SQLite a batch copy recreates `occurrence`, which the
+    # full-text search triggers of 0016_search refer to, and the rename back fails.
+    op.add_column(
+        "occurrence",
+        sa.Column("crm_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=""),
+    )
+    op.add_column(
+        "occurrence", sa.Column("crm_verified", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "occurrence", sa.Column("amount_from_crm", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "occurrence", sa.Column("crm_checked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+    )
+    op.create_index("ix_occurrence_crm_ref", "occurrence", ["crm_ref"], unique=False)
 
 
 def downgrade() -> None:
