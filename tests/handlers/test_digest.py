@@ -357,7 +357,9 @@ def test_the_digest_shows_each_linked_issues_status_escaped_and_nothing_for_unli
     assert "Issue:" not in close and "GitHub" not in close
     # `/requests #N` says it in the very same words.
     detail = bolt.driver.command("UPM", "/requests", f"#{seeded['csv'].id}").json["blocks"]
-    assert "— *in progress* (&lt;!here&gt; In review)" in section_of(detail, "CSV export of the weekly report")
+    assert "— *in progress* (&lt;!here&gt; In review)" in section_of(
+        detail, "CSV export of the weekly report"
+    )
 
 
 def test_the_digest_loads_linked_issues_in_one_query_however_many_are_linked(bolt, clock):
@@ -380,9 +382,7 @@ def test_the_digest_loads_linked_issues_in_one_query_however_many_are_linked(bol
             statements.clear()
             event.listen(engine, "before_cursor_execute", count)
             try:
-                data = digest_data(
-                    session=s, pm=pm, since=MONDAY_9_NY - timedelta(days=7), now=MONDAY_9_NY
-                )
+                data = digest_data(session=s, pm=pm, since=MONDAY_9_NY - timedelta(days=7), now=MONDAY_9_NY)
             finally:
                 event.remove(engine, "before_cursor_execute", count)
             shown = [*data.crossed, *data.still_over, *data.close, *data.not_yet]
