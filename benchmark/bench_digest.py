@@ -1,5 +1,7 @@
 """Build the threshold digests for 200 PMs over 100,000 occurrences; report time and SQL queries per digest.
 
+One request in ten is linked to a tracker issue, whose status the digest shows beside it.
+
     .venv/bin/python benchmark/bench_digest.py                 # SQLite file and the local PostgreSQL
     .venv/bin/python benchmark/bench_digest.py --db sqlite --pms 200 --occurrences 100000
 
@@ -29,6 +31,7 @@ from storage.db import make_engine, migrate  # noqa: E402
 from storage.digest import digest_data  # noqa: E402
 from storage.models import (  # noqa: E402
     FeatureRequest,
+    IssueLink,
     Occurrence,
     Person,
     ProductArea,
@@ -155,6 +158,23 @@ def generate(engine, *, pms: int, occurrences: int, seed: int = 5) -> None:
             for rid in rng.sample(request_ids, len(request_ids) // 20)
         ]
         conn.execute(insert(ThresholdCrossing), crossings)
+        # One request in ten linked to a tracker issue, with its last known state (shown beside it).
+        links = [
+            dict(
+                workspace_id=ws_id,
+                request_id=rid,
+                kind="github",
+                issue_key=f"acme/app#{rid}",
+                url=f"https://github.com/acme/app/issues/{rid}",
+                title=f"Issue for request {rid}",
+                state=rng.choice(["open", "started", "done", ""]),
+                state_label="",
+                changes=0,
+                created_at=NOW - timedelta(days=3),
+            )
+            for rid in rng.sample(request_ids, len(request_ids) // 10)
+        ]
+        conn.execute(insert(IssueLink), links)
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handlers.text import clip, escape, quote
-from storage.models import FeatureRequest, Occurrence, ProductArea
+from handlers.text import clip, escape, quote, safe_link
+from integrations.base import LABELS, STATE_WORDS
+from storage.models import FeatureRequest, IssueLink, Occurrence, ProductArea
 from storage.money import format_money
 from storage.requests import FREQUENCIES, IMPACTS
 
@@ -275,3 +276,29 @@ def request_action_buttons(request_id: int, status: str = "open") -> dict[str, A
             continue
         elements.append(button(label, action_id, str(request_id), style))
     return {"type": "actions", "block_id": f"req_actions_{request_id}", "elements": elements}
+
+
+# -- a request's linked issues ---------------------------------------------------------------------
+ISSUES_SHOWN = 3  # a request's linked issues shown beside it in a list
+
+
+def issue_ref_text(link: IssueLink) -> str:
+    label = LABELS.get(link.kind, link.kind)
+    if not link.url.startswith("http"):
+        return label
+    return f"{label} <{safe_link(link.url)}|{escape(link.issue_key)}>"
+
+
+def link_status_text(link: IssueLink) -> str:
+    """ "GitHub acme/app#12 — in progress (open, in progress)" for `/requests`, the digest, Home and forms."""
+    title = f" “{escape(clip(link.title, 120))}”" if link.title else ""
+    if not link.state:
+        return f"{issue_ref_text(link)}{title} — status not known yet"
+    words = STATE_WORDS.get(link.state, link.state)
+    own = f" ({escape(clip(link.state_label, 60))})" if link.state_label and link.state_label != words else ""
+    return f"{issue_ref_text(link)}{title} — *{words}*{own}"
+
+
+def issue_lines(links: list[IssueLink], most: int = ISSUES_SHOWN) -> str:
+    """Each linked issue's status on its own line after a request's line ("" when none is linked)."""
+    return "".join(f"\n_Issue:_ {link_status_text(link)}" for link in links[:most])

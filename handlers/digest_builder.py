@@ -10,6 +10,7 @@ from handlers.blocks import (
     button,
     context,
     impacts_text,
+    issue_lines,
     request_action_buttons,
     reset_button,
     section,
@@ -110,6 +111,7 @@ def request_line_blocks(
         text += "\n" + " · ".join(notes)
     if line.focus_tie:
         text += f"\n_Tie to focus:_ {quote(line.focus_tie, 200)}"
+    text += issue_lines(line.links)
     buttons = request_action_buttons(request.id, request.status)
     if section_name != "crossed":
         return [section(text), buttons]

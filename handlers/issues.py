@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers.blocks import button, context, section
+from handlers.blocks import button, context, issue_ref_text, link_status_text, section
 from handlers.common import actor, area_refusal, deps_of, mention
 from handlers.home import publish as home
 from handlers.notices import queue_status_notices
@@ -44,7 +44,6 @@ from integrations.base import (
     LABELS,
     OPEN,
     STARTED,
-    STATE_WORDS,
     BadCredentials,
     Issue,
     MissingScope,
@@ -72,22 +71,6 @@ def register(app: Any) -> None:
     app.view_submission(LINK_CALLBACK)(link_issue_submission)
     app.action(SHIP_ACTION)(offered_decision_button)
     app.action(NOT_YET_ACTION)(offered_decision_button)
-
-
-# -- how a link reads ------------------------------------------------------------------------------
-def issue_ref_text(link: IssueLink) -> str:
-    label = LABELS.get(link.kind, link.kind)
-    return f"{label} <{link.url}|{escape(link.issue_key)}>" if link.url.startswith("http") else label
-
-
-def link_status_text(link: IssueLink) -> str:
-    """ "GitHub acme/app#12 — in progress (open, in progress)" for `/requests #N` and the forms."""
-    title = f" “{escape(clip(link.title, 120))}”" if link.title else ""
-    if not link.state:
-        return f"{issue_ref_text(link)}{title} — status not known yet"
-    words = STATE_WORDS.get(link.state, link.state)
-    own = f" ({escape(clip(link.state_label, 60))})" if link.state_label and link.state_label != words else ""
-    return f"{issue_ref_text(link)}{title} — *{words}*{own}"
 
 
 # -- what a change does ----------------------------------------------------------------------------

@@ -50,6 +50,11 @@ def escape(text: str) -> str:
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def safe_link(link: str) -> str:
+    """A URL for `<url|label>`: the characters that would end or split the link are percent-encoded."""
+    return link.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C").replace(" ", "%20")
+
+
 def clip(text: str, limit: int) -> str:
     text = text or ""
     if len(text) <= limit:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from handlers.blocks import context, section
 from handlers.dates import slack_date
 from handlers.standing import focus_text, pm_name
-from handlers.text import clip, escape, quote
+from handlers.text import clip, escape, quote, safe_link
 from storage import decisions, outbox
 from storage.models import FeatureRequest, Occurrence, Person, ProductArea, RequestDecision
 from storage.requests import customer_key, request_stats
@@ -42,10 +42,6 @@ def and_list(names: list[str], limit: int = CUSTOMER_LIMIT) -> str:
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def safe_link(link: str) -> str:
-    return link.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C").replace(" ", "%20")
 
 
 def thread_of(occurrences: list[Occurrence]) -> tuple[str, str] | None:

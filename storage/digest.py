@@ -2,7 +2,7 @@
 
 No N+1: a digest is at most eight queries however many areas, requests and occurrences it covers
 (areas, crossings, windowed counts, new requests, the shown requests, their occurrences, who logged the
-newest); an agenda is at most seven. benchmark/bench_digest.py counts them.
+newest, the issues linked to them); an agenda is at most seven. benchmark/bench_digest.py counts them.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, select
 
+from storage.issues import links_of_requests
 from storage.models import (
     AgendaItem,
     FeatureRequest,
+    IssueLink,
     Occurrence,
     OneOnOne,
     Person,
@@ -50,6 +52,7 @@ class RequestLine:
     rules: list[str] = field(default_factory=list)  # rules crossed in this period: count, amount
     recent: list[Occurrence] = field(default_factory=list)  # the newest few, newest first
     people: dict[int, Person] = field(default_factory=dict)  # who logged `recent`
+    links: list[IssueLink] = field(default_factory=list)  # tracker issues linked, with their last state
 
     @property
     def threshold(self) -> int:
@@ -246,6 +249,10 @@ def digest_data(*, session: Session, pm: Person, since: datetime, now: datetime)
         lines_by_section[name] = lines
         all_lines.extend(lines)
     _fill_details(session, all_lines, now)
+    # Each shown request's linked issues and their last known state: one query for all of them.
+    linked = links_of_requests(session, request_ids=[line.request.id for line in all_lines])
+    for line in all_lines:
+        line.links = linked.get(line.request.id, [])
     data.crossed = lines_by_section["crossed"]
     data.still_over = lines_by_section["still_over"]
     data.close = lines_by_section["close"]

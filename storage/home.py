@@ -12,9 +12,11 @@ from sqlmodel import Session, select
 
 from storage import customers, decisions, partnership, schedule
 from storage.digest import CLOSE_RATIO
+from storage.issues import links_of_requests
 from storage.models import (
     AgendaItem,
     FeatureRequest,
+    IssueLink,
     Occurrence,
     OneOnOne,
     Outbox,
@@ -209,6 +211,17 @@ def pm_home(*, session: Session, pm: Person, now: datetime) -> PmHome:
         session=session, workspace_id=pm.workspace_id, limit=DUPLICATES
     )
     return home
+
+
+def issue_links(
+    session: Session, *, stakeholder: StakeholderHome, pm: PmHome | None
+) -> dict[int, list[IssueLink]]:
+    """The tracker issues linked to every request the Home lists (the PM's and the person's own), with
+    their last known state: one query for the whole Home."""
+    ids = [mine.listed.request.id for mine in stakeholder.requests]
+    if pm is not None:
+        ids += [w.request.id for w in (*pm.waiting, *pm.close)]
+    return links_of_requests(session, request_ids=sorted(set(ids)))
 
 
 def admin_home(*, session: Session, admin: Person) -> AdminHome:

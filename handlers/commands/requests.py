@@ -9,9 +9,8 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from handlers.blocks import context, pack, request_action_buttons, section, sections
+from handlers.blocks import context, issue_lines, pack, request_action_buttons, section, sections
 from handlers.common import EXTERNAL_SEES_OWN, actor, deps_of, mention, sees_other_requests
-from handlers.issues import link_status_text
 from handlers.standing import money_text, occurrence_line
 from handlers.text import clip, escape, from_slack, quote
 from handlers.thanks import and_list, customers_of, local_date
@@ -116,7 +115,7 @@ def request_detail(session, workspace_id: int, request_id: int, me: Person, type
     )
     links = issue_store.links_of_request(session, request_id=request.id)
     if links:
-        header += "\n" + "\n".join(f"_Issue:_ {link_status_text(link)}" for link in links)
+        header += issue_lines(links, most=len(links))
     lines = [
         f"• {occurrence_line(o, who.get(o.logged_by_id), request.title, who.get(o.raised_by_id))}"
         for o in reversed(occurrences)
@@ -175,8 +174,7 @@ def area_listing(session, area, me: Person) -> dict[str, Any]:
             line += f"\nFor {and_list(x.customers, 6)}"
         if x.request.status == "not_yet" and x.request.status_reason:
             line += f"\n_Why not yet:_ {quote(x.request.status_reason, 200)}"
-        for link in linked.get(x.request.id, [])[:3]:
-            line += f"\n_Issue:_ {link_status_text(link)}"
+        line += issue_lines(linked.get(x.request.id, []))
         blocks.append(section(line))
         if may_act:
             blocks.append(request_action_buttons(x.request.id, x.request.status))

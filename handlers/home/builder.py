@@ -7,16 +7,15 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.blocks import button, context, request_action_buttons, section, sections
+from handlers.blocks import button, context, issue_lines, request_action_buttons, section, sections
 from handlers.dates import slack_date
 from handlers.digest_builder import cadence_text, day_text
 from handlers.standing import heard_text, rule_text
-from handlers.text import clip, escape, quote
-from handlers.thanks import safe_link
+from handlers.text import clip, escape, quote, safe_link
 from storage import decisions
 from storage.customers import NearDuplicate
 from storage.home import AdminHome, Meeting, PmHome, StakeholderHome
-from storage.models import Outbox, Person, ProductArea
+from storage.models import IssueLink, Outbox, Person, ProductArea
 from storage.partnership import Partnership
 
 HOME_BLOCKS = 100  # Slack's limit for a Home tab view
@@ -196,7 +195,10 @@ def _last_news(x: decisions.Listed) -> str:
     return "*open* — no decision yet"
 
 
-def stakeholder_blocks(home: StakeholderHome, me: Person) -> list[dict[str, Any]]:
+def stakeholder_blocks(
+    home: StakeholderHome, me: Person, links: dict[int, list[IssueLink]] | None = None
+) -> list[dict[str, Any]]:
+    links = links or {}
     blocks: list[dict[str, Any]] = [
         header("Your requests"),
         {
@@ -218,7 +220,9 @@ def stakeholder_blocks(home: StakeholderHome, me: Person) -> list[dict[str, Any]
             where = f" ({escape(area.name)})" if area is not None else ""
             lines.append(
                 f"• *#{x.request.id} {escape(clip(x.request.title, 150))}*{where} — {_last_news(x)}\n"
-                f"    {heard_text(x.stats.count, x.stats)}" + (f" · {rule} toward the rule" if rule else "")
+                f"    {heard_text(x.stats.count, x.stats)}"
+                + (f" · {rule} toward the rule" if rule else "")
+                + issue_lines(links.get(x.request.id, [])).replace("\n", "\n    ")
             )
         blocks += sections(lines, most=4)
         if home.more:
@@ -234,16 +238,21 @@ def stakeholder_blocks(home: StakeholderHome, me: Person) -> list[dict[str, Any]
     return blocks
 
 
-def _waiting_line(w, *, since: str = "") -> str:
+def _waiting_line(w, *, since: str = "", links: list[IssueLink] | None = None) -> str:
     return (
         f"*#{w.request.id} {escape(clip(w.request.title, 150))}* ({escape(w.area.name)}) — "
         f"{w.window_count} of {w.area.threshold_count} in {w.area.threshold_days} days · "
-        f"{heard_text(w.stats.count, w.stats)}{since}"
+        f"{heard_text(w.stats.count, w.stats)}{since}{issue_lines(links or [])}"
     )
 
 
-def pm_blocks(home: PmHome, me: Person, charts: dict[int, str] | None = None) -> list[dict[str, Any]]:
-    charts = charts or {}
+def pm_blocks(
+    home: PmHome,
+    me: Person,
+    charts: dict[int, str] | None = None,
+    links: dict[int, list[IssueLink]] | None = None,
+) -> list[dict[str, Any]]:
+    charts, links = charts or {}, links or {}
     blocks: list[dict[str, Any]] = [header("Your product areas")]
     if not home.areas:
         blocks.append(section("You own no area yet. Create one with `/focus [area]: [focus]`."))
@@ -275,14 +284,14 @@ def pm_blocks(home: PmHome, me: Person, charts: dict[int, str] | None = None) ->
         blocks.append(context("Nothing has crossed a rule without a decision. :white_check_mark:"))
     for w in home.waiting:
         since = f" · crossed {slack_date(w.crossed_at)}" if w.crossed_at else ""
-        blocks.append(section(_waiting_line(w, since=since)))
+        blocks.append(section(_waiting_line(w, since=since, links=links.get(w.request.id))))
         blocks.append(request_action_buttons(w.request.id, w.request.status))
     if home.waiting_more:
         blocks.append(context(f"…and {home.waiting_more} more (oldest first above); `/requests` lists them."))
     if home.close:
         blocks.append(section("*Close to the rule*"))
         for w in home.close:
-            blocks.append(section(_waiting_line(w)))
+            blocks.append(section(_waiting_line(w, links=links.get(w.request.id))))
             blocks.append(request_action_buttons(w.request.id, w.request.status))
     blocks.append(header("Your stakeholders"))
     if home.partners:
@@ -341,17 +350,18 @@ def home_view(
     pm: PmHome | None,
     admin: AdminHome | None,
     charts: dict[int, str] | None = None,
+    links: dict[int, list[IssueLink]] | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The Home tab: the PM part first for PMs, then the admin part, then the person's own requests."""
     blocks: list[dict[str, Any]] = []
     if pm is not None:
-        blocks += pm_blocks(pm, me, charts)
+        blocks += pm_blocks(pm, me, charts, links)
         blocks.append(divider())
     if admin is not None:
         blocks += admin_blocks(admin, me, show_duplicates=pm is None)
         blocks.append(divider())
-    blocks += stakeholder_blocks(stakeholder, me)
+    blocks += stakeholder_blocks(stakeholder, me, links)
     if len(blocks) > HOME_BLOCKS:
         blocks = blocks[: HOME_BLOCKS - 1] + [
             context("…more than one Home tab holds: `/requests` has the rest.")

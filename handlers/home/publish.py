@@ -26,12 +26,14 @@ def build(session: Session, person: Person, *, chart_ids: dict[int, str] | None 
     pm = home.pm_home(session=session, pm=person, now=now) if person.is_pm else None
     if pm is not None and chart_ids is None:
         chart_ids = charts.latest_charts(session=session, area_ids=[a.id for a in pm.areas])
+    stakeholder = home.stakeholder_home(session=session, person=person, now=now)
     return home_view(
         me=person,
-        stakeholder=home.stakeholder_home(session=session, person=person, now=now),
+        stakeholder=stakeholder,
         pm=pm,
         admin=home.admin_home(session=session, admin=person) if person.is_admin else None,
         charts=chart_ids,
+        links=home.issue_links(session, stakeholder=stakeholder, pm=pm),
         now=now,
     )
 

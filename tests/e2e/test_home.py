@@ -117,3 +117,43 @@ def test_home_per_role_and_its_buttons_over_signed_http(server):
     ] == ("Globex wants SSO")
     with Session(server.engine) as s:
         assert {o.customer for o in s.exec(select(Occurrence)).all()} == {"Acme Corp"}
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgres"], indirect=True)
+def test_home_shows_a_linked_issues_status_over_signed_http(server):
+    from storage.models import FeatureRequest, IssueLink
+
+    d = server.driver
+    assert "now a PM" in d.command("UADMIN", "/partnerbot", "pm add <@UPM|pat> Reporting").text
+    d.command("UPM", "/threshold", "Reporting 1 in 30 days")
+    log_request(d, "USAM", "CSV export of the weekly report", "Acme Corp")
+    log_request(d, "USAM", "Dark mode for the dashboards", "Globex", choose_new=True)
+    with Session(server.engine) as s:
+        requests = {r.title: r for r in s.exec(select(FeatureRequest)).all()}
+        csv = requests["CSV export of the weekly report"]
+        s.add(
+            IssueLink(
+                workspace_id=csv.workspace_id,
+                request_id=csv.id,
+                kind="github",
+                issue_key="acme/app#12",
+                url="https://github.com/acme/app/issues/12",
+                title="<!here> weekly CSV",
+                state="started",
+                state_label="In review",
+            )
+        )
+        s.commit()
+        csv_id, dark_id = csv.id, requests["Dark mode for the dashboards"].id
+    status = (
+        "_Issue:_ GitHub <https://github.com/acme/app/issues/12|acme/app#12> “&lt;!here&gt; weekly CSV” "
+        "— *in progress* (In review)"
+    )
+    for user in ("UPM", "USAM"):
+        blocks = home(server, user)["blocks"]
+        # One entry per listed request (a stakeholder's requests share a section, one "• " line each).
+        texts = [t for b in blocks if b["type"] == "section" for t in b["text"]["text"].split("\n• ")]
+        assert any(f"#{csv_id} CSV export" in t and status in t for t in texts), (user, texts)
+        dark = [t for t in texts if f"#{dark_id} Dark mode" in t]
+        assert dark and all("Issue:" not in t for t in dark), (user, dark)
+        assert "<!here>" not in json.dumps(blocks)

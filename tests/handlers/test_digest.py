@@ -296,3 +296,107 @@ def test_the_digest_shows_each_areas_chart_drawn_at_most_once_a_day(bolt, clock)
     preview = bolt.driver.command("UPM", "/digest", "preview").json["blocks"]
     assert [b["slack_file"]["id"] for b in preview if b["type"] == "image"] == [file_id]
     assert len(bolt.fake.calls_to("files.completeUploadExternal")) == 1
+
+
+def link_issue(engine, request_id, *, key, title="", state="", state_label="", kind="github"):
+    """A request linked to a tracker issue, with the issue's last known state (as the webhook leaves it)."""
+    from storage.models import IssueLink
+
+    owner, repo_number = key.split("/", 1)
+    repo, number = repo_number.split("#")
+    with Session(engine) as s:
+        request = s.get(FeatureRequest, request_id)
+        s.add(
+            IssueLink(
+                workspace_id=request.workspace_id,
+                request_id=request_id,
+                kind=kind,
+                issue_key=key,
+                url=f"https://github.com/{owner}/{repo}/issues/{number}",
+                title=title,
+                state=state,
+                state_label=state_label,
+            )
+        )
+        s.commit()
+
+
+def section_of(blocks, words: str) -> str:
+    """The text of the one section block that names `words`."""
+    found = [b["text"]["text"] for b in blocks if b["type"] == "section" and words in b["text"]["text"]]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_digest_shows_each_linked_issues_status_escaped_and_nothing_for_unlinked(bolt, clock):
+    clock.set(MONDAY_9_NY - timedelta(days=10))
+    make_pm(bolt)
+    seeded = seed_requests(bolt.deps.engine)
+    link_issue(
+        bolt.deps.engine,
+        seeded["csv"].id,
+        key="acme/app#12",
+        title="<!channel> Weekly CSV export",
+        state="started",
+        state_label="<!here> In review",
+    )
+    link_issue(bolt.deps.engine, seeded["not_yet"].id, key="acme/app#40")  # linked, no state heard yet
+    assert run_due(bolt.deps, MONDAY_9_NY) == 1
+    bolt.deps.worker.drain()
+    blocks = digests_to(bolt.fake, "UPM")[0].args["blocks"]
+    crossed = section_of(blocks, "CSV export of the weekly report")
+    # The same words `/requests #N` uses, beside the request; the issue's own text pings nobody.
+    assert (
+        "_Issue:_ GitHub <https://github.com/acme/app/issues/12|acme/app#12> "
+        "“&lt;!channel&gt; Weekly CSV export” — *in progress* (&lt;!here&gt; In review)"
+    ) in crossed
+    assert "<!channel>" not in json.dumps(blocks) and "<!here>" not in json.dumps(blocks)
+    assert "issues/40|acme/app#40> — status not known yet" in section_of(blocks, "SSO with Okta")
+    # A request with no link shows nothing extra.
+    close = section_of(blocks, "dark mode")
+    assert "Issue:" not in close and "GitHub" not in close
+    # `/requests #N` says it in the very same words.
+    detail = bolt.driver.command("UPM", "/requests", f"#{seeded['csv'].id}").json["blocks"]
+    assert "— *in progress* (&lt;!here&gt; In review)" in section_of(
+        detail, "CSV export of the weekly report"
+    )
+
+
+def test_the_digest_loads_linked_issues_in_one_query_however_many_are_linked(bolt, clock):
+    from sqlalchemy import event
+
+    from storage.digest import digest_data
+
+    clock.set(MONDAY_9_NY - timedelta(days=10))
+    make_pm(bolt)
+    seeded = seed_requests(bolt.deps.engine)
+    engine = bolt.deps.engine
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    def digest_queries() -> tuple[int, int, int]:
+        with Session(engine) as s:
+            pm = s.exec(select(Person).where(Person.slack_user_id == "UPM")).one()
+            statements.clear()
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                data = digest_data(session=s, pm=pm, since=MONDAY_9_NY - timedelta(days=7), now=MONDAY_9_NY)
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+            shown = [*data.crossed, *data.still_over, *data.close, *data.not_yet]
+            on_links = sum("issue_link" in q for q in statements)
+            return len(statements), on_links, sum(len(line.links) for line in shown)
+
+    _, on_links, linked = digest_queries()
+    assert (on_links, linked) == (1, 0)  # asked once even with nothing linked
+    link_issue(engine, seeded["csv"].id, key="acme/app#12", state="open")
+    one, on_links, linked = digest_queries()
+    assert (on_links, linked) == (1, 1)
+    link_issue(engine, seeded["close"].id, key="acme/app#13", state="done")
+    link_issue(engine, seeded["not_yet"].id, key="acme/app#14", state="canceled")
+    link_issue(engine, seeded["csv"].id, key="acme/web#2", state="started")
+    three, on_links, linked = digest_queries()
+    assert (on_links, linked) == (1, 4) and three == one
+    assert one <= 8  # the figure storage/digest.py and README state

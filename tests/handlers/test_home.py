@@ -336,3 +336,59 @@ def test_a_new_customer_name_too_long_for_slack_is_refused_not_cut(bolt, seeded)
     assert reply.json["response_action"] == "errors" and "150 characters" in reply.json["errors"]["customer"]
     with Session(bolt.deps.engine) as s:
         assert all(o.text != "Scheduled exports" for o in s.exec(select(Occurrence)).all())
+
+
+def test_home_lists_show_each_linked_issues_status_in_one_query_and_ping_nobody(bolt, seeded):
+    from sqlalchemy import event
+
+    from tests.handlers.test_digest import link_issue, section_of
+
+    engine = bolt.deps.engine
+    link_issue(
+        engine,
+        seeded["csv"],
+        key="acme/app#12",
+        title="<!channel> CSV export",
+        state="done",
+        state_label="<!everyone> Shipped",
+    )
+    link_issue(engine, seeded["csv"], key="acme/web#3", state="started", state_label="In progress")
+    with session_scope(engine) as s:
+        area = s.get(ProductArea, seeded["area"])
+        area.threshold_count = 1  # Excel download (1 of 1, not crossed) is now listed as close, unlinked
+        s.add(area)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    renders = len(bolt.fake.calls_to("views.publish"))
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        pm_view = open_home(bolt, "UPM")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # The PM's waiting list: both issues beside the request, in `/requests #N`'s words, escaped.
+    waiting = section_of(pm_view["blocks"], f"#{seeded['csv']} CSV export")
+    assert (
+        "_Issue:_ GitHub <https://github.com/acme/app/issues/12|acme/app#12> “&lt;!channel&gt; CSV export” "
+        "— *done* (&lt;!everyone&gt; Shipped)"
+    ) in waiting
+    assert "_Issue:_ GitHub <https://github.com/acme/web/issues/3|acme/web#3> — *in progress*" in waiting
+    # The close one has no link: nothing extra.
+    close = section_of(pm_view["blocks"], f"#{seeded['excel']} Excel download")
+    assert "Close to the rule" in text_of(pm_view) and "Issue:" not in close
+    blob = text_of(pm_view)
+    assert "<!channel>" not in blob and "<!everyone>" not in blob
+    # One query per render for the links of every request the Home lists (opening Home renders it at once,
+    # then again with the area's chart).
+    renders = len(bolt.fake.calls_to("views.publish")) - renders
+    assert renders == 2
+    assert sum("issue_link" in q for q in statements) == renders
+
+    # A stakeholder sees it on their own requests; one who asked for an unlinked request sees nothing extra.
+    mine = text_of(open_home(bolt, "UANA"))
+    assert "acme/app#12> “&lt;!channel&gt; CSV export” — *done* (&lt;!everyone&gt; Shipped)" in mine
+    assert "<!channel>" not in mine
+    cy = text_of(open_home(bolt, "UCY"))
+    assert "Excel download" in cy and "Issue:" not in cy

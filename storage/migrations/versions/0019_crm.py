@@ -16,9 +16,9 @@ branch_labels = None
 depends_on = None
 
 
-# Plain ALTER TABLE, not a batch: on SQLite a batch copies the table, and the full-text search triggers on
-# occurrence (0016_search) would stop the copy being renamed back.
 def upgrade() -> None:
+    # Plain ADD COLUMN, not batch_alter_table: on SQLite a batch copy recreates `occurrence`, which the
+    # full-text search triggers of 0016_search refer to, and the rename back fails.
     op.add_column(
         "occurrence",
         sa.Column("crm_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=""),
@@ -38,4 +38,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_occurrence_crm_ref", table_name="occurrence")
     for column in ("crm_checked_at", "amount_from_crm", "crm_verified", "crm_ref"):
-        op.drop_column("occurrence", column)
+        op.drop_column("occurrence", column)  # plain DROP COLUMN (SQLite 3.35+), for the same reason
