@@ -14,7 +14,9 @@ among the candidates beside its variants.
 Cut-offs on that score:
 
 * ``STEP_MIN_SCORE`` and ``STEP_MIN_GAP``: the best candidate must reach the first and stand the second
-  above the mean of the next ``GAP_OVER``, or the request is logged as new with no step.
+  above the mean of the next ``GAP_OVER``, or the request is logged as new with no step; a best score of
+  ``STEP_SURE_SCORE`` or more always gets the step (several unmerged duplicates of one need would
+  otherwise hide each other).
 * ``CANDIDATE_MIN_SCORE``: once the step is shown, the other candidates listed beside the best one.
 
 The weights were chosen on half of the labelled groups of benchmark/data/paraphrases.json (the
@@ -39,6 +41,9 @@ STEP_MIN_SCORE = 0.30
 # thousands of requests a brand-new need has many near-equal neighbours, a repeat stands out.
 STEP_MIN_GAP = 0.03
 GAP_OVER = 9
+# A best score this high always gets the step, whatever its neighbours: several requests that all say the
+# same thing (duplicates nobody merged yet) must not hide each other.
+STEP_SURE_SCORE = 0.6
 CANDIDATE_MIN_SCORE = 0.25
 # How much recall@3 the cut-off may cost on the groups it is learnt from.
 RECALL_GIVE = 0.03
@@ -64,7 +69,7 @@ def keep(
     step = STEP_MIN_SCORE if step_min is None else step_min
     if not found or found[0][2] < step:
         return []
-    if step_min is None and gap(found) < STEP_MIN_GAP:
+    if step_min is None and found[0][2] < STEP_SURE_SCORE and gap(found) < STEP_MIN_GAP:
         return []
     return [(rid, score) for rid, cos, score in found if score >= min(CANDIDATE_MIN_SCORE, step)][:limit]
 
