@@ -253,20 +253,21 @@ def search_in_database(titles: list[tuple[int, str]], gids: list[int]) -> dict[i
     """Reachability through the project's own search, on a SQLite file holding the same requests."""
     import tempfile
 
-    from sqlmodel import Session, SQLModel, create_engine
+    from sqlmodel import Session
 
     from matching.normalize import normalize
     from storage import search
+    from storage.db import make_engine, migrate
     from storage.models import FeatureRequest, ProductArea, Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite:///{tmp}/scale.db")
-        SQLModel.metadata.create_all(engine)
+        engine = make_engine(f"sqlite:///{tmp}/scale.db")
+        migrate(engine)  # the full-text index and its triggers come with the migrations
         with Session(engine) as session:
             ws = Workspace(team_id="TSCALE", name="scale")
             session.add(ws)
             session.flush()
-            area = ProductArea(workspace_id=ws.id, name="All")
+            area = ProductArea(workspace_id=ws.id, name="All", name_key="all")
             session.add(area)
             session.flush()
             ids = {}
