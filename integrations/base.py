@@ -12,6 +12,8 @@ repo", "can't reach example.atlassian.net", "no answer within 2 s", "rate-limite
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -197,3 +199,26 @@ def header(headers: Mapping[str, str], name: str) -> str:
         if key.lower() == wanted:
             return value if isinstance(value, str) else str(value)
     return ""
+
+
+def webhook_signature_problem(
+    credentials: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    name: str,
+    *,
+    prefix: str = "",
+    any_case: bool = False,
+) -> str | None:
+    """Why a delivery's HMAC-SHA256 of its body (hex, after ``prefix``, in header ``name``) does not match
+    the connection's webhook secret, or None when it does. ``any_case``: the hex may be in capitals."""
+    secret = credentials.get("webhook_secret") or ""
+    if not secret:
+        return "no webhook secret is set for this connection"
+    given = header(headers, name).strip()
+    if not given or not given.startswith(prefix):
+        return f"no {name}"
+    expected = prefix + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return (
+        None if hmac.compare_digest(given.lower() if any_case else given, expected) else "signature mismatch"
+    )

@@ -8,8 +8,6 @@ connection's own (GitHub Enterprise Server: https://HOST/api/v3), or PARTNERBOT_
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -32,6 +30,7 @@ from integrations.base import (
     MissingScope,
     header,
     register,
+    webhook_signature_problem,
 )
 
 DEFAULT_API = "https://api.github.com"
@@ -147,14 +146,7 @@ class GitHub:
     def verify_webhook(
         self, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes, now: datetime
     ) -> str | None:
-        secret = credentials.get("webhook_secret") or ""
-        if not secret:
-            return "no webhook secret is set for this connection"
-        given = header(headers, "X-Hub-Signature-256")
-        if not given.startswith("sha256="):
-            return "no X-Hub-Signature-256"
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return None if hmac.compare_digest(given, expected) else "signature mismatch"
+        return webhook_signature_problem(credentials, headers, body, "X-Hub-Signature-256", prefix="sha256=")
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         delivery = header(headers, "X-GitHub-Delivery")

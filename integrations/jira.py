@@ -9,8 +9,6 @@ resolution says it was not done (Won't Do, Duplicate, Cannot Reproduce, Declined
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -31,6 +29,7 @@ from integrations.base import (
     IssueRef,
     header,
     register,
+    webhook_signature_problem,
 )
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,49}-[1-9][0-9]{0,9}$")
@@ -135,15 +134,9 @@ class Jira:
     def verify_webhook(
         self, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes, now: datetime
     ) -> str | None:
-        secret = credentials.get("webhook_secret") or ""
-        if not secret:
-            return "no webhook secret is set for this connection"
-        given = header(headers, "X-Hub-Signature")
-        if not given.startswith("sha256="):
-            return "no X-Hub-Signature"
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(given, expected):
-            return "signature mismatch"
+        problem = webhook_signature_problem(credentials, headers, body, "X-Hub-Signature", prefix="sha256=")
+        if problem:
+            return problem
         try:
             stamp = int(json.loads(body).get("timestamp"))
         except (ValueError, TypeError, AttributeError):

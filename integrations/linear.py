@@ -8,8 +8,6 @@ duplicates) → canceled; triage, backlog, unstarted → open.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -35,6 +33,7 @@ from integrations.base import (
     ServiceError,
     header,
     register,
+    webhook_signature_problem,
 )
 
 DEFAULT_API = "https://api.linear.app/graphql"
@@ -139,15 +138,9 @@ class Linear:
     def verify_webhook(
         self, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes, now: datetime
     ) -> str | None:
-        secret = credentials.get("webhook_secret") or ""
-        if not secret:
-            return "no webhook secret is set for this connection"
-        given = header(headers, "Linear-Signature").strip()
-        if not given:
-            return "no Linear-Signature"
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(given.lower(), expected):
-            return "signature mismatch"
+        problem = webhook_signature_problem(credentials, headers, body, "Linear-Signature", any_case=True)
+        if problem:
+            return problem
         try:
             stamp = int(json.loads(body).get("webhookTimestamp"))
         except (ValueError, TypeError, AttributeError):
