@@ -187,24 +187,15 @@ def _act(session: Session, link: IssueLink, done: Applied) -> None:
             key=f"issue-done:{link.id}:{link.changes}",
             text=text,
             workspace_id=request.workspace_id,
-            blocks=[
-                section(text),
-                {
-                    "type": "actions",
-                    "block_id": f"issue_offer_{link.id}",
-                    "elements": [
-                        button(
-                            "Shipped… thank them",
-                            SHIP_ACTION,
-                            json.dumps({"r": request.id, "l": link.id}),
-                            "primary",
-                        )
-                    ],
-                },
-                context(
-                    f"The form opens with {label}'s title and link filled in; nobody is thanked until you send it."
-                ),
-            ],
+            blocks=_offer_blocks(
+                text,
+                request,
+                link,
+                "Shipped… thank them",
+                SHIP_ACTION,
+                style="primary",
+                note=f"The form opens with {label}'s title and link filled in; nobody is thanked until you send it.",
+            ),
         )
         done.offered += 1
     elif link.state == CANCELED and request.status not in ("shipped", "merged", "not_yet"):
@@ -218,18 +209,33 @@ def _act(session: Session, link: IssueLink, done: Applied) -> None:
             key=f"issue-canceled:{link.id}:{link.changes}",
             text=text,
             workspace_id=request.workspace_id,
-            blocks=[
-                section(text),
-                {
-                    "type": "actions",
-                    "block_id": f"issue_offer_{link.id}",
-                    "elements": [
-                        button("Not yet…", NOT_YET_ACTION, json.dumps({"r": request.id, "l": link.id}))
-                    ],
-                },
-            ],
+            blocks=_offer_blocks(text, request, link, "Not yet…", NOT_YET_ACTION),
         )
         done.offered += 1
+
+
+def _offer_blocks(
+    text: str,
+    request: FeatureRequest,
+    link: IssueLink,
+    label: str,
+    action_id: str,
+    *,
+    style: str | None = None,
+    note: str | None = None,
+) -> list[dict[str, Any]]:
+    """The PM's offer after a linked issue closed: the message, one button naming the request and the
+    link, and an optional line under it."""
+    value = json.dumps({"r": request.id, "l": link.id})
+    blocks = [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": f"issue_offer_{link.id}",
+            "elements": [button(label, action_id, value, style)],
+        },
+    ]
+    return blocks + [context(note)] if note else blocks
 
 
 def _dm(
