@@ -9,9 +9,9 @@ opens its file, and the directory is only ready once the web app is created.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,8 +40,22 @@ class Metrics:
     digests_sent: Counter
 
 
-@functools.cache
+_made: Metrics | None = None
+_making = threading.Lock()
+
+
 def get() -> Metrics:
+    """The process's metrics, made once: the first payloads a worker serves arrive on several threads at
+    once, and a second registration of the same names raises (it once failed a form's repeat check)."""
+    global _made
+    if _made is None:
+        with _making:
+            if _made is None:
+                _made = _make()
+    return _made
+
+
+def _make() -> Metrics:
     return Metrics(
         request_seconds=Histogram(
             "partnerbot_request_seconds",

@@ -22,6 +22,24 @@ from tests.conftest import SIGNING_SECRET
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed end-to-end test shows the tail of its server's log (what the app logged while the test
+    ran), so a failure seen only in CI can be read from CI's output."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        log = getattr(value, "log", None)
+        if isinstance(log, Path) and log.exists():
+            report.sections.append((f"server log of {name} (last 60 lines)", _tail(log, 60)))
+
+
+def _tail(path: Path, lines: int) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

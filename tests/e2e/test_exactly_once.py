@@ -238,9 +238,13 @@ def test_same_thing_answered_twice_counts_one_occurrence(world, mode):
     w = world
     first, second = w.reps
     view = open_form(w, first, "CSV export of the weekly report")
-    w.d.submit(first, view, {"customer": "Acme"}, team_id=w.team)
+    logged = w.d.submit(first, view, {"customer": "Acme"}, team_id=w.team)
+    assert logged.status == 200 and not logged.body, logged.body  # the form closed: logged as new
+    assert count(w, FeatureRequest) == 1
     view = open_form(w, second, "CSV export of the weekly report")
-    step = w.d.submit(second, view, {"customer": "Globex"}, team_id=w.team).json["view"]
+    reply = w.d.submit(second, view, {"customer": "Globex"}, team_id=w.team)
+    assert "view" in reply.json, f"no 'Same thing?' step: {reply.body!r}"
+    step = reply.json["view"]
     # Slack keeps the form's id when a submission answers with a new view, and gives it a new hash.
     step = {**step, "id": view["id"], "hash": "after-update"}
     choice = step["blocks"][1]["element"]["options"][0]["value"]
