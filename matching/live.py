@@ -29,6 +29,9 @@ SAME_AREA_BONUS = 0.05
 # Re-learned vectors are looked for this far before the last one seen: a transaction that stamped an
 # earlier time but committed later is still picked up (re-indexing twice is harmless).
 RELEARN_OVERLAP = timedelta(minutes=2)
+# Ids below the highest one seen that each look-up checks again: on PostgreSQL a request can commit after
+# requests with higher ids (storage.matching.load_matcher).
+LATE_IDS = 64
 # Phrasings confirmed "It's new" against the requests shown (storage.matching.record_answer) and the
 # workspaces' adapters (matching.adapter) are read at most this often per process (seconds); the process
 # that stored a refusal applies it at once.
@@ -66,7 +69,7 @@ class MatchIndex:
 
     def _refresh_locked(self, session: Session) -> list[int]:
         """refresh() under the lock; returns the ids whose vectors are to be computed and stored."""
-        missing, newest = load_matcher(session, self.matcher, since_id=self._max_id)
+        missing, newest = load_matcher(session, self.matcher, since_id=self._max_id, recheck=LATE_IDS)
         self._max_id = max(self._max_id, newest)
         if self.matcher.backend == "embedding":
             if self._learned_seen is None:  # everything up to now came in with load_matcher

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -51,8 +51,15 @@ def _index_rows(matcher: Any, rows: Iterable[Any]) -> list[int]:
     return missing
 
 
-def load_matcher(session: Session, matcher: Any, *, since_id: int = 0) -> tuple[list[int], int]:
+def load_matcher(
+    session: Session, matcher: Any, *, since_id: int = 0, recheck: int = 0
+) -> tuple[list[int], int]:
     """Index every not-merged request with ``id > since_id``, in one streamed query.
+
+    ``recheck``: also look at the ``recheck`` ids up to ``since_id`` and index those not indexed yet. On
+    PostgreSQL a transaction can take its id from the sequence before another one and commit after it:
+    a process that read past that id meanwhile would otherwise never see the request (SQLite hands out
+    ids and commits in the same order). The same query reads them, leaving out the ids indexed already.
 
     Returns (ids whose vectors were missing, highest id seen). Stored vectors are reused when
     ``embedding_model`` equals ``matcher.model_name``; the others are indexed from the title and their
@@ -61,9 +68,20 @@ def load_matcher(session: Session, matcher: Any, *, since_id: int = 0) -> tuple[
     """
     missing: list[int] = []
     last = since_id or 0
+    wanted = FeatureRequest.id > last
+    if recheck and last:
+        known = [rid for rid in range(max(1, last - recheck + 1), last + 1) if rid in matcher]
+        # One range of the primary key (so both databases walk only its end), then what to keep of it.
+        wanted = and_(
+            FeatureRequest.id > max(0, last - recheck),
+            or_(
+                wanted,
+                and_(FeatureRequest.id.not_in(known) if known else true(), FeatureRequest.status != "merged"),
+            ),
+        )
     result = session.exec(
         select(*_index_columns())
-        .where(FeatureRequest.id > last)
+        .where(wanted)
         .order_by(FeatureRequest.id)
         .execution_options(yield_per=LOAD_CHUNK)
     )
