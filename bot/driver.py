@@ -156,7 +156,10 @@ class BaseDriver:
 
     def suggest(self, user: str, view: dict[str, Any], block_id: str, value: str) -> list[dict[str, Any]]:
         """Type `value` into the external select in `block_id` of `view`: the options the app offers."""
-        element = next(b["element"] for b in view.get("blocks", []) if b.get("block_id") == block_id)
+        # An input block's element, or a section's accessory.
+        element = next(
+            b.get("element") or b["accessory"] for b in view.get("blocks", []) if b.get("block_id") == block_id
+        )
         body = payloads.block_suggestion(
             view,
             block_id=block_id,

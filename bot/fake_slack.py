@@ -514,6 +514,9 @@ class FakeSlack:
         view_id = str(args.get("view_id", ""))
         if view_id not in self.views:
             return {"ok": False, "error": "not_found"}
+        if args.get("hash") and args["hash"] != self.views[view_id].get("hash"):
+            return {"ok": False, "error": "hash_conflict"}  # updated since that version was seen
+        args = {k: v for k, v in args.items() if k != "hash"}
         return {"ok": True, "view": self._new_view(args, view_id)}
 
     def _api_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -179,6 +179,9 @@ def block_actions(
         "value": action.get("value", ""),
         "action_ts": action_ts or f"{time.time():.6f}",
     }
+    if "selected_option" in action:  # a select: what was picked, as Slack sends it (no value)
+        clicked["selected_option"] = action["selected_option"]
+        del clicked["value"]
     payload: dict[str, Any] = {
         "type": "block_actions",
         **_team(team_id),

@@ -36,3 +36,8 @@ def register(app: App) -> None:
     app.options(AREA_ACTION)(suggestions.area_suggestions)
     app.options(decision_modals.MERGE_TARGET_ACTION)(suggestions.merge_target_suggestions)
     app.options(repeat_builder.SEARCH_ACTION)(suggestions.repeat_search_suggestions)
+    from handlers.views import logged_search
+
+    # The same search on the view that says a request is logged (for a repeat the matcher missed).
+    app.options(logged_search.SEARCH_ACTION)(suggestions.repeat_search_suggestions)
+    app.action(logged_search.SEARCH_ACTION)(logged_search.logged_same_as)

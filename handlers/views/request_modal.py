@@ -16,8 +16,9 @@ from handlers.blocks import context as context_block
 from handlers.common import actor, deps_of, sees_other_requests, workspace_of
 from handlers.crm_pick import confirm_pick
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
-from handlers.text import clip, escape, quote
+from handlers.text import quote
 from handlers.values import ForgedValue, read_id
+from handlers.views.logged_search import logged_view
 from handlers.views.repeat_builder import FORGED, NEW, SEARCH_BLOCK, read_choice, read_search, read_shown
 from handlers.views.request_modal_builder import (
     CRM_FORGED,
@@ -134,7 +135,6 @@ def request_modal_submission(
 CHECKING = "partnerbot_check_repeats"
 # The views shown while checking and once logged (bot/driver.py follows a submission by them).
 CHECKING_CALLBACK = "request_checking"
-LOGGED_CALLBACK = "request_logged"
 
 
 def checking_view(text: str) -> dict[str, Any]:
@@ -147,19 +147,6 @@ def checking_view(text: str) -> dict[str, Any]:
         "blocks": [
             section(":hourglass_flowing_sand: Checking for similar requests…"),
             context_block(f"What you typed is saved: {quote(text, 300)}"),
-        ],
-    }
-
-
-def logged_view(*, title: str, area: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": LOGGED_CALLBACK,
-        "title": {"type": "plain_text", "text": "Request logged"},
-        "close": {"type": "plain_text", "text": "Done"},
-        "blocks": [
-            section(f":white_check_mark: Logged for *{escape(area)}*: *{escape(clip(title, 300))}*"),
-            context_block("Your receipt, with where it stands, is in your DMs."),
         ],
     }
 
@@ -203,7 +190,16 @@ def check_repeats(body: dict[str, Any], client: WebClient, context: BoltContext,
                 money=money,
                 area=area,
             )
-            step = response["view"] if response else logged_view(title=text, area=area.name)
+            step = (
+                response["view"]
+                if response
+                else logged_view(
+                    title=text,
+                    area=area.name,
+                    # The search for a request the matcher missed, for those who see other requests.
+                    draft_id=draft.id if sees_other_requests(deps, person) else None,
+                )
+            )
             user = person.slack_user_id
     except Exception:
         logger.exception("the repeat check after a form's answer failed")

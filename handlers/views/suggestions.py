@@ -172,6 +172,9 @@ def repeat_search_suggestions(ack: Ack, body: dict[str, Any], context: BoltConte
         ):
             ack(options=[])
             return
-        ids = search_requests(session, workspace_id=workspace.id, text=typed, limit=MOST)
-        options = [search_option(r.id, r.title, n, r.status) for r, n in _found(session, ids)]
+        ids = search_requests(session, workspace_id=workspace.id, text=typed, limit=MOST + 1)
+        if draft.occurrence_id:  # asked from the logged view: the request just logged is not offered
+            logged = session.get(Occurrence, draft.occurrence_id)
+            ids = [i for i in ids if logged is None or i != logged.request_id]
+        options = [search_option(r.id, r.title, n, r.status) for r, n in _found(session, ids[:MOST])]
     ack(options=options)

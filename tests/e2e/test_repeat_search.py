@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from storage import people
 from storage import requests as store
 from storage.models import Draft, FeatureRequest, Occurrence
-from tests.e2e.test_thresholds import log, make_pm, wait_receipts
+from tests.e2e.test_thresholds import log, make_pm, texts_to, wait_receipts
 
 
 def open_step(d, user, text, answers):
@@ -144,3 +144,83 @@ def test_a_forged_or_stale_search_pick_gets_a_field_error_and_loses_nothing(serv
     reply = d.submit("U2CSM", step, {"search": good[0]["value"]})
     assert not reply.json.get("errors"), reply.body
     assert len(occurrences_of(engine, request_id(engine, "Export reports to CSV"))) == before + 1
+
+
+def logged_view_of(fake, form) -> dict:
+    """The view the form became once logged as new (views.update of the form's own id)."""
+    calls = [
+        c
+        for c in fake.calls_to("views.update")
+        if c.args.get("view_id") == form["id"] and c.response.get("ok")
+    ]
+    return calls[-1].response["view"]
+
+
+def pick(d, user, view, value) -> None:
+    """Pick an option of the logged view's search (Slack sends block_actions at once)."""
+    element = {"type": "external_select", "action_id": "logged_same_as", "block_id": "logged_search"}
+    selected = {"text": {"type": "plain_text", "text": "picked"}, "value": value}
+    reply = d.click(user, {**element, "selected_option": selected}, view=view)
+    assert reply.status == 200, reply.body
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgres"], indirect=True)
+def test_a_repeat_logged_as_new_is_found_from_the_logged_view_and_counted_there(server):
+    d, fake, engine = server.driver, server.fake, server.engine
+    make_pm(d)
+    reply = d.command("U0PM", "/threshold", "General 2 in 30 days")
+    assert "2×" in reply.text, reply.text
+    log(d, "U1REP", "SCIM user provisioning for Okta", {"customer": "Acme"})
+    scim = request_id(engine, "SCIM user provisioning for Okta")
+
+    # Worded with none of its words: no "Same thing?" step, the request is logged as new.
+    typed = "Cut off leavers the day HR marks them gone"
+    before = len(d.opened_views())
+    d.command("U2CSM", "/request", typed)
+    form = fake.wait_for(lambda: d.opened_views()[before:])[-1]
+    reply = d.submit("U2CSM", form, {"customer": "Globex", "amount": "$90k"})
+    assert reply.status == 200 and not reply.body, reply.body  # logged: the form says so
+    new = request_id(engine, typed)
+    view = logged_view_of(fake, form)
+    text = json.dumps(view["blocks"])
+    assert "Logged for" in text and "Asked for before" in text
+    search = next(b for b in view["blocks"] if b.get("block_id") == "logged_search")
+    assert search["accessory"]["type"] == "external_select"
+
+    # The search offers the earlier request, never the one just logged; nothing for anyone else.
+    options = d.suggest("U2CSM", view, "logged_search", "okta")
+    assert [o["value"] for o in options] == [f"req:{scim}"]
+    assert d.suggest("U2CSM", view, "logged_search", "leavers") == []
+    assert d.suggest("U9OTHER", view, "logged_search", "okta") == []
+
+    # A forged pick, or someone else's click with this view, moves nothing.
+    pick(d, "U2CSM", view, "req:99999999")
+    shown = fake.wait_for(lambda: logged_view_of(fake, form) if logged_view_of(fake, form) != view else None)
+    assert "isn't a request I offered" in json.dumps(shown["blocks"])
+    pick(d, "U9OTHER", shown, f"req:{scim}")
+    assert [o.request_id for o in occurrences_of(engine, scim)] == [scim]
+
+    # The requester's pick: their request is counted with the earlier one.
+    shown = logged_view_of(fake, form)
+    pick(d, "U2CSM", shown, f"req:{scim}")
+    counted = fake.wait_for(
+        lambda: (v := logged_view_of(fake, form)) and "Counted with" in json.dumps(v["blocks"]) and v
+    )
+    assert f"#{scim}" in json.dumps(counted["blocks"]) and "SCIM user provisioning" in json.dumps(
+        counted["blocks"]
+    )
+    occs = occurrences_of(engine, scim)
+    assert [o.text for o in occs] == ["SCIM user provisioning for Okta", typed]
+    assert occs[1].customer == "Globex" and occs[1].amount_cents == 9_000_000
+    with Session(engine) as s:
+        moved = s.get(FeatureRequest, new)
+        assert moved.status == "merged" and moved.merged_into_id == scim
+    # Heard twice now: the PM's rule of 2 fires, once.
+    alerts = fake.wait_for(lambda: [t for t in texts_to(fake, "U0PM") if "Threshold crossed" in t])
+    assert len(alerts) == 1 and "SCIM user provisioning for Okta" in alerts[0]
+
+    # The same pick again (a second click) moves nothing more.
+    pick(d, "U2CSM", counted, f"req:{scim}")
+    fake.wait_for(lambda: len(fake.calls_to("views.update")) >= 4)
+    assert len(occurrences_of(engine, scim)) == 2
+    assert len([t for t in texts_to(fake, "U0PM") if "Threshold crossed" in t]) == 1
