@@ -80,3 +80,11 @@ def gap(found: list[tuple[int, float, float]]) -> float:
         return 0.0
     nxt = [score for _, _, score in found[1 : GAP_OVER + 1]]
     return found[0][2] - sum(nxt) / GAP_OVER
+
+
+# A scope this large is looked up in two passes (matching.index.Matcher._fit_basis): the rows projected
+# on SHORTLIST_DIM directions first, then the SHORTLIST best of them scored exactly, and any other row the
+# projection may have under-rated enough to matter (the result is the one-pass result).
+SHORTLIST_MIN_ROWS = 4096
+SHORTLIST_DIM = 128
+SHORTLIST = 256

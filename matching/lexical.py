@@ -39,6 +39,8 @@ class LexicalScope:
         self.words: list[tuple[str, ...]] = []  # per slot
         self.lengths = np.zeros(0, dtype=np.int32)  # distinct words per slot (0 once removed)
         self.live = 0
+        # IDF per word, kept between look-ups and forgotten whenever a row comes or goes.
+        self._idf: dict[str, float] = {}
 
     def add(self, slot: int, words: list[str]) -> None:
         while len(self.words) <= slot:
@@ -56,6 +58,8 @@ class LexicalScope:
             p.append(slot)
             self.df[w] = self.df.get(w, 0) + 1
         self.live += 1
+        if self._idf:
+            self._idf.clear()
 
     def remove(self, slot: int) -> None:
         if slot >= len(self.words):
@@ -69,21 +73,33 @@ class LexicalScope:
         self.words[slot] = ()
         self.lengths[slot] = 0
         self.live -= 1
+        if self._idf:
+            self._idf.clear()
 
     def idf(self, word: str) -> float:
         """BM25's IDF (never negative); a word no live row contains weighs the most."""
-        df = self.df.get(word, 0)
-        return math.log(1.0 + (self.live - df + 0.5) / (df + 0.5))
+        got = self._idf.get(word)
+        if got is None:
+            df = self.df.get(word, 0)
+            got = self._idf[word] = math.log(1.0 + (self.live - df + 0.5) / (df + 0.5))
+        return got
 
-    def coverage(self, words: list[str], n: int, alive: np.ndarray) -> np.ndarray:
-        """Per slot 0..n-1: the IDF-weighted share of ``words`` the slot's title contains (0..1)."""
-        out = np.zeros(n, dtype=np.float32)
+    def coverage(self, words: list[str], n: int, alive: np.ndarray | None = None) -> np.ndarray:
+        """Per slot 0..n-1: the IDF-weighted share of ``words`` the slot's title contains (0..1);
+        removed slots count 0 when ``alive`` is given."""
+        got = self.coverage_or_none(words, n, alive)
+        return np.zeros(n, dtype=np.float32) if got is None else got
+
+    def coverage_or_none(
+        self, words: list[str], n: int, alive: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """``coverage``, or None when no live row holds any of the words (every row would count 0)."""
         if not words or self.live == 0:
-            return out
+            return None
         total = sum(self.idf(w) for w in words)
         present = [w for w in words if self.df.get(w, 0) > 0]
         if not present or total <= 0:
-            return out
+            return None
         arrays = [np.frombuffer(self.postings[w], dtype=np.int32) for w in present]
         weights = np.repeat(
             np.asarray([self.idf(w) / total for w in present], dtype=np.float64),
@@ -91,8 +107,12 @@ class LexicalScope:
         )
         slots = np.concatenate(arrays)
         keep = slots < n
-        scores = np.bincount(slots[keep], weights=weights[keep], minlength=n)[:n]
-        scores[~alive[:n]] = 0.0
+        if keep.all():
+            scores = np.bincount(slots, weights=weights, minlength=n)
+        else:
+            scores = np.bincount(slots[keep], weights=weights[keep], minlength=n)
+        if alive is not None:
+            scores[~alive[:n]] = 0.0
         return scores.astype(np.float32)
 
     def subsets(self, words: frozenset[str], n: int, alive: np.ndarray) -> np.ndarray:

@@ -186,3 +186,44 @@ def test_unmerged_duplicates_of_one_need_do_not_hide_each_other(okta):
         okta.add(request_id=rid, scope=(1, 1), text="CSV export of the weekly report")
     found = [rid for rid, _ in okta.suggest(scope=(1, 1), text="CSV export of the weekly report")]
     assert found and set(found) <= set(range(30, 40))
+
+
+def test_two_pass_look_up_of_a_large_scope_gives_the_one_pass_result(monkeypatch):
+    """A large scope is read first on its rows projected on a few directions, then scored exactly on the
+    best of them and on any row the projection might have under-rated: the suggestions, their order and
+    their scores are those of scoring every row exactly, removed rows and general requests included."""
+    if encoder.missing_reason():
+        pytest.skip(encoder.missing_reason())
+    monkeypatch.setattr(calibration, "SHORTLIST_MIN_ROWS", 400)
+    monkeypatch.setattr(calibration, "SHORTLIST_DIM", 24)
+    monkeypatch.setattr(calibration, "SHORTLIST", 30)
+    needs = list(OKTA.values())
+    rng = np.random.default_rng(7)
+    seeds = Matcher()
+    base = np.stack([np.frombuffer(seeds.vector(t), dtype=np.float32) for t in needs])
+    qualifiers = ["for new hires", "in the EU region", "per team", "for admins", "on mobile", "weekly"]
+    items = []
+    for i in range(1500):  # 1,500 requests: variants of the needs, each vector its need's plus noise
+        k = i % len(needs)
+        title = f"{needs[k]} {qualifiers[i % len(qualifiers)]}" if i % 3 else needs[k]
+        v = base[k] + rng.normal(0, 0.06, base.shape[1]).astype(np.float32)
+        items.append((1000 + i, (1, 1 + i % 2), title, (v / np.linalg.norm(v)).astype(np.float32).tobytes()))
+    two, one = Matcher(), Matcher()
+    two.add_many(items)
+    assert two._basis is not None  # noqa: SLF001 - the two-pass read is in use
+    monkeypatch.setattr(calibration, "SHORTLIST_MIN_ROWS", 10**9)
+    one.add_many(items)
+    for rid in range(1000, 1300, 7):  # removed rows are never suggested, by either read
+        two.remove(rid)
+        one.remove(rid)
+    queries = ["sso via okta please", "okta login for hires", "rbac", "salesforce ticket sync", "dark mode"]
+    queries += ["excel export of utilisation", "wcag for the portal", "scim from azure", "okta in europe"]
+    for text in queries:
+        for bonus in ({}, {(1, 2): 0.05}):
+            monkeypatch.setattr(calibration, "SHORTLIST_MIN_ROWS", 10**9)
+            want = one.suggest_many(scopes=[(1, 1), (1, 2)], text=text, limit=10, bonus=bonus)
+            monkeypatch.setattr(calibration, "SHORTLIST_MIN_ROWS", 400)
+            got = two.suggest_many(scopes=[(1, 1), (1, 2)], text=text, limit=10, bonus=bonus)
+            assert got == want, text
+            assert not {rid for rid, _ in got} & set(range(1000, 1300, 7))
+    assert any(one.suggest_many(scopes=[(1, 1), (1, 2)], text=q, limit=10) for q in queries)
