@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -33,6 +34,28 @@ def get_person(*, session: Session, workspace_id: int, slack_user_id: str) -> Pe
     return session.exec(
         select(Person).where(Person.workspace_id == workspace_id, Person.slack_user_id == slack_user_id)
     ).first()
+
+
+# Built once: every listener asks who is asking (handlers/common.actor), and building a statement costs
+# about as much CPU as SQLite running it.
+_WORKSPACE_AND_PERSON = (
+    select(Workspace, Person)
+    .outerjoin(
+        Person, (Person.workspace_id == Workspace.id) & (Person.slack_user_id == bindparam("slack_user_id"))
+    )
+    .where(Workspace.team_id == bindparam("team_id"), Workspace.enterprise_id == bindparam("enterprise_id"))
+)
+
+
+def workspace_and_person(
+    *, session: Session, team_id: str, enterprise_id: str | None, slack_user_id: str
+) -> tuple[Workspace | None, Person | None]:
+    """The workspace of an installation and, in it, the person behind a Slack user id: one query."""
+    row = session.exec(
+        _WORKSPACE_AND_PERSON,
+        params={"team_id": team_id, "enterprise_id": enterprise_id or "", "slack_user_id": slack_user_id},
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def ensure_person(
@@ -134,14 +157,15 @@ def get_area(*, session: Session, workspace_id: int, name: str) -> ProductArea |
     ).first()
 
 
+_AREAS = (
+    select(ProductArea)
+    .where(ProductArea.workspace_id == bindparam("workspace_id"), ProductArea.retired_at.is_(None))
+    .order_by(ProductArea.name)
+)
+
+
 def list_areas(*, session: Session, workspace_id: int) -> list[ProductArea]:
-    return list(
-        session.exec(
-            select(ProductArea)
-            .where(ProductArea.workspace_id == workspace_id, ProductArea.retired_at == None)  # noqa: E711
-            .order_by(ProductArea.name)
-        )
-    )
+    return list(session.exec(_AREAS, params={"workspace_id": workspace_id}))
 
 
 def ensure_area(*, session: Session, workspace_id: int, name: str, pm: Person | None = None) -> ProductArea:
