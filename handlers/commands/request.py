@@ -11,13 +11,16 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.common import actor, deps_of
 from handlers.logging_flow import log_and_reply
+from handlers.once import claim_in, claims_in_its_transaction
 from handlers.text import from_slack, quote
 from handlers.views.request_form import open_request_form
 from handlers.views.request_modal_builder import Answers
 from storage import people
 from storage.db import session_scope
+from storage.models import Draft
 
 
+@claims_in_its_transaction
 def request_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
@@ -29,7 +32,7 @@ def request_command(
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
         workspace, person = actor(session, deps, context)
-        draft, error = open_request_form(
+        draft_id, error = open_request_form(
             session=session,
             deps=deps,
             client=client,
@@ -39,8 +42,10 @@ def request_command(
             text=text,
             source="command",
             channel_id=body.get("channel_id", ""),
+            # The claim that makes a command sent twice open one form commits with the draft.
+            claim=lambda s: claim_in(s, context),
         )
-        if error is None:
+        if draft_id is None or error is None:
             return
         if not text:
             client.chat_postEphemeral(
@@ -50,6 +55,7 @@ def request_command(
             )
             return
         # The form would not open (Slack's trigger expired): keep the request as typed, ask the rest by DM.
+        draft = session.get(Draft, draft_id)
         area = people.default_area(session=session, workspace_id=workspace.id)
         logged = log_and_reply(
             session=session,

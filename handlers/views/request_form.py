@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -12,7 +13,7 @@ from handlers.common import Deps
 from handlers.views.request_modal_builder import request_modal
 from storage import people
 from storage import requests as store
-from storage.models import Draft, Person, Workspace
+from storage.models import Person, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,18 @@ def open_request_form(
     thread_ts: str = "",
     permalink: str = "",
     raised_by_id: int | None = None,
-) -> tuple[Draft, str | None]:
-    """Save a draft, then open the form. Returns the draft and Slack's error when the form could not open."""
-    draft = store.create_draft(
+    claim: Callable[[Session], bool] | None = None,
+) -> tuple[int | None, str | None]:
+    """Save a draft, then open the form. Returns the draft's id and Slack's error when the form could not
+    open. `claim`, when given, claims the payload in the draft's transaction (handlers/once.py, claim_in);
+    when it says the payload was handled already, nothing is saved or opened and the id is None."""
+    # Read before writing: on SQLite the write lock is then held only for the inserts and the commit.
+    areas = people.list_areas(session=session, workspace_id=workspace.id)
+    if not areas:
+        areas = [people.default_area(session=session, workspace_id=workspace.id)]
+    if claim is not None and not claim(session):
+        return None, None
+    draft_id = store.insert_draft(
         session=session,
         workspace_id=workspace.id,
         person_id=person.id,
@@ -48,13 +58,9 @@ def open_request_form(
     )
     # Commit before calling Slack: the form's submission may arrive on another worker.
     session.commit()
-    areas = people.list_areas(session=session, workspace_id=workspace.id)
-    if not areas:
-        areas = [people.default_area(session=session, workspace_id=workspace.id)]
-        session.commit()
     view = request_modal(
         text=text,
-        draft_id=draft.id,
+        draft_id=draft_id,
         areas=areas,
         # With several areas nothing is preselected: a request filed under the wrong PM by a hurried
         # Enter is worse than being asked to pick.
@@ -67,5 +73,5 @@ def open_request_form(
     except SlackApiError as e:
         error = str(e.response.get("error") or e)
         log.warning("views.open failed: %s", error)
-        return draft, error
-    return draft, None
+        return draft_id, error
+    return draft_id, None
