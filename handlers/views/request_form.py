@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -13,7 +14,6 @@ from handlers.common import Deps
 from handlers.views.request_modal_builder import request_modal
 from storage import people
 from storage import requests as store
-from storage.models import Person, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ def open_request_form(
     deps: Deps,
     client: WebClient,
     trigger_id: str,
-    workspace: Workspace,
-    person: Person,
+    workspace_id: int,
+    person_id: int,
     text: str,
     source: str,
     channel_id: str = "",
@@ -39,15 +39,15 @@ def open_request_form(
     open. `claim`, when given, claims the payload in the draft's transaction (handlers/once.py, claim_in);
     when it says the payload was handled already, nothing is saved or opened and the id is None."""
     # Read before writing: on SQLite the write lock is then held only for the inserts and the commit.
-    areas = people.list_areas(session=session, workspace_id=workspace.id)
+    areas: list[Any] = people.form_areas(session=session, workspace_id=workspace_id)
     if not areas:
-        areas = [people.default_area(session=session, workspace_id=workspace.id)]
+        areas = [people.default_area(session=session, workspace_id=workspace_id)]
     if claim is not None and not claim(session):
         return None, None
     draft_id = store.insert_draft(
         session=session,
-        workspace_id=workspace.id,
-        person_id=person.id,
+        workspace_id=workspace_id,
+        person_id=person_id,
         source=source,
         text=text,
         channel_id=channel_id,
