@@ -9,11 +9,16 @@ ids Slack puts in the payload: `event:{team}:{event_id}`, `command:{team}:{trigg
 changed is new). A duplicate is acknowledged at once and does nothing.
 
 The claim is its own short transaction, committed before the listener runs (no session is held around
-it). When the listener raises, or answers a form with errors, the claim is released: nothing happened,
-so Slack's retry (or the person's corrected submit) acts. Otherwise it is marked done. Two real clicks
+it). When the listener raises, or answers a form with errors, the claim is released before the answer:
+nothing happened, so Slack's retry (or the person's corrected submit) acts. Otherwise it is marked done
+just after the answer, in the executor of the work after it (bot/background.py), keeping that write off
+the answer's path: a claim turns duplicates away from the moment it is committed, done or not; "done"
+only keeps it from being taken over after STALE_CLAIM, which is for a worker that died before answering
+(Slack retries only what was not answered). A listener marked `claims_in_its_transaction` (`/request`)
+claims for itself, in the transaction that stores its work, so one commit holds both. Two real clicks
 are two payloads; the decisions they make are guarded by compare-and-set updates where they are stored.
-A lazy listener (the reaction's offer) is covered through its ack function: the claim is settled when the
-ack returns, so the lazy work starts once per payload and is never re-run by a retry.
+A lazy listener (the reaction's offer) is covered through its ack function: what became of the claim is
+known when the ack returns, so the lazy work starts once per payload and is never re-run by a retry.
 
 Being the one place every payload passes, it also writes the payload's log line (team_id, user, listener,
 latency, outcome) and its latency metric.
@@ -34,6 +39,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_bolt.util.utils import get_arg_names_of_callable
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot import metrics
 from bot.oauth import acting_as
@@ -155,6 +161,8 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
             return call()
         kind, key = found[0], _fit(found[1])
         engine = engine_of(request)
+        if getattr(listener, CLAIMS_ITSELF, False):
+            return claimed_by_listener(request, call, engine, (kind, key, team))
         with session_scope(engine) as session:
             won = handled.claim_once(session=session, key=key, team_id=team, kind=kind)
         if not won:
@@ -175,7 +183,29 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
             raise
         refused = _refused(context.ack.response)
         context[CLAIM] = "refused" if refused else WON
-        _settle(engine, key, release=refused)
+        if refused:
+            _settle(engine, key, release=True)  # before the answer: the corrected submit may come at once
+        else:
+            _after_answer(request, lambda: _settle(engine, key, release=False))
+        return result
+
+    def claimed_by_listener(
+        request: BoltRequest, call: Callable[[], Any], engine: Engine, pending: tuple[str, str, str]
+    ) -> Any:
+        context = request.context
+        context[PENDING] = pending
+        try:
+            result = call()
+        except BaseException:
+            if context.get(CLAIM) == WON:  # its transaction may have committed the claim: let it go
+                _settle(engine, pending[1], release=True)
+            context[CLAIM] = "failed"
+            raise
+        if context.get(CLAIM) == "duplicate" and context.ack.response is None:
+            context.ack()
+        elif context.get(CLAIM) == WON and _refused(context.ack.response):
+            context[CLAIM] = "refused"
+            _settle(engine, pending[1], release=True)
         return result
 
     run_once.__name__ = name
@@ -183,6 +213,34 @@ def once(listener: Callable[..., Any], engine_of: Callable[[BoltRequest], Engine
     run_once.__module__ = getattr(listener, "__module__", __name__)
     run_once.__doc__ = listener.__doc__
     return run_once
+
+
+# A listener marked by `claims_in_its_transaction` claims its payload itself, with `claim_in`, inside the
+# transaction that stores what it acts on: one commit makes both the claim (already done) and its work
+# durable, or neither. It must claim before anything a person could see (a form opened, a message sent).
+CLAIMS_ITSELF = "partnerbot_claims_itself"
+PENDING = "partnerbot_pending_claim"
+
+
+def claims_in_its_transaction(listener: Callable[..., Any]) -> Callable[..., Any]:
+    setattr(listener, CLAIMS_ITSELF, True)
+    return listener
+
+
+def claim_in(session: Session, context: Any) -> bool:
+    """For a listener marked `claims_in_its_transaction`: claim its payload in `session` (committed, and
+    marked done, with the session). False for a duplicate: then it does nothing more (its session may
+    commit; the claim left nothing in it). A payload with nothing to tell a repeat by always acts."""
+    pending = context.get(PENDING)
+    if pending is None:
+        context[CLAIM] = WON
+        return True
+    kind, key, team = pending
+    won = handled.claim_once(session=session, key=key, team_id=team, kind=kind, done=True)
+    context[CLAIM] = WON if won else "duplicate"
+    if not won:
+        log.info("%s was handled already: nothing to do", key)
+    return won
 
 
 def _user_of(body: dict[str, Any]) -> str:
@@ -261,6 +319,19 @@ def _settle(engine: Engine, key: str, *, release: bool) -> None:
                 handled.mark_done(session=session, key=key)
     except Exception:  # the listener's outcome stands; an unsettled claim only delays a retry
         log.exception("could not settle the claim on %s", key)
+
+
+def _after_answer(request: BoltRequest, work: Callable[[], None]) -> None:
+    """`work` in the executor of the work after Slack's answer (bot/background.py), or now without one."""
+    deps = request.context.get("deps")
+    background = getattr(deps, "background", None)
+    if background is None:
+        work()
+        return
+    try:
+        background.submit(work)
+    except RuntimeError:  # shutting down: no thread will take it
+        work()
 
 
 def _deps_engine(request: BoltRequest) -> Engine:

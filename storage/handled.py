@@ -1,17 +1,19 @@
 """Claims on Slack payloads (HandledPayload): the first claim of a key acts, every other one is a no-op.
 
 A claim is an insert on a unique key, so two workers or processes handed the same payload at the same
-instant collapse to one: on PostgreSQL the second insert waits for the first to commit, then fails; on
-SQLite writers take turns. A claim is released when its listener failed (the retry may act), marked done
-when it succeeded, and one never finished (the process died) may be taken over after STALE_CLAIM.
+instant collapse to one: on PostgreSQL the second insert waits for the first to commit, then does
+nothing; on SQLite writers take turns. A claim is released when its listener failed (the retry may act),
+marked done when it succeeded, and one never finished (the process died) may be taken over after
+STALE_CLAIM.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from storage.models import HandledPayload, utcnow
@@ -24,19 +26,31 @@ KEEP_FOR = timedelta(days=1)
 
 
 def claim_once(
-    *, session: Session, key: str, team_id: str = "", kind: str = "", now: datetime | None = None
+    *,
+    session: Session,
+    key: str,
+    team_id: str = "",
+    kind: str = "",
+    now: datetime | None = None,
+    done: bool = False,
 ) -> bool:
     """True when this caller won the key and should act; False for a duplicate (already handled, or
-    being handled right now). Works inside a longer transaction too (a savepoint)."""
+    being handled right now). Works inside a longer transaction too: a duplicate leaves it usable.
+    `done`: the claim is marked done in the same statement, for a caller whose transaction also stores
+    what it acts on, so both commit together (or neither does)."""
     now = now or utcnow()
-    row = HandledPayload(key=key[:255], team_id=team_id[:32], kind=kind[:32], created_at=now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
+    done_at = now if done else None
+    # One statement, no savepoint: an insert that does nothing when the key exists (SQLite and PostgreSQL
+    # both wait for a concurrent insert of the same key to commit, then see it).
+    values = {
+        "key": key[:255],
+        "team_id": team_id[:32],
+        "kind": kind[:32],
+        "created_at": now,
+        "done_at": done_at,
+    }
+    if session.exec(_CLAIM[session.get_bind().dialect.name], params=values).first() is not None:
         return True
-    except IntegrityError:
-        pass
     taken_over = session.exec(
         update(HandledPayload)
         .where(
@@ -44,10 +58,25 @@ def claim_once(
             HandledPayload.done_at.is_(None),
             HandledPayload.created_at < now - STALE_CLAIM,
         )
-        .values(created_at=now)
+        .values(created_at=now, done_at=done_at)
         .execution_options(synchronize_session=False)
     ).rowcount
     return taken_over == 1
+
+
+def _claim_statement(insert: Any) -> Any:
+    columns = ("key", "team_id", "kind", "created_at", "done_at")
+    table = HandledPayload.__table__
+    return (
+        insert(table)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.id)
+    )
+
+
+# Built once (every payload claims): building a statement costs about as much CPU as running it.
+_CLAIM = {"sqlite": _claim_statement(sqlite.insert), "postgresql": _claim_statement(postgresql.insert)}
 
 
 def mark_done(*, session: Session, key: str, now: datetime | None = None) -> None:

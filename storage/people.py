@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -33,6 +36,58 @@ def get_person(*, session: Session, workspace_id: int, slack_user_id: str) -> Pe
     return session.exec(
         select(Person).where(Person.workspace_id == workspace_id, Person.slack_user_id == slack_user_id)
     ).first()
+
+
+# Built once: every listener asks who is asking (handlers/common.actor), and building a statement costs
+# about as much CPU as SQLite running it.
+_WORKSPACE_AND_PERSON = (
+    select(Workspace, Person)
+    .outerjoin(
+        Person, (Person.workspace_id == Workspace.id) & (Person.slack_user_id == bindparam("slack_user_id"))
+    )
+    .where(Workspace.team_id == bindparam("team_id"), Workspace.enterprise_id == bindparam("enterprise_id"))
+)
+
+
+def workspace_and_person(
+    *, session: Session, team_id: str, enterprise_id: str | None, slack_user_id: str
+) -> tuple[Workspace | None, Person | None]:
+    """The workspace of an installation and, in it, the person behind a Slack user id: one query."""
+    row = session.exec(
+        _WORKSPACE_AND_PERSON,
+        params={"team_id": team_id, "enterprise_id": enterprise_id or "", "slack_user_id": slack_user_id},
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+_W, _P = Workspace.__table__.c, Person.__table__.c
+_ASKER_IDS = (
+    sa_select(_W.id, _P.id.label("person_id"), _P.name, _P.is_admin)
+    .select_from(
+        Workspace.__table__.outerjoin(
+            Person.__table__, (_P.workspace_id == _W.id) & (_P.slack_user_id == bindparam("slack_user_id"))
+        )
+    )
+    .where(_W.team_id == bindparam("team_id"), _W.enterprise_id == bindparam("enterprise_id"))
+)
+
+
+def asker_ids(
+    *, session: Session, team_id: str, enterprise_id: str | None, slack_user_id: str
+) -> tuple[int | None, int | None, str, bool]:
+    """workspace_and_person's ids (with the person's name and admin flag) as plain values: no ORM objects
+    built, for the one path where that cost shows (/request, answered within a bare app's 2x)."""
+    row = (
+        session.connection()
+        .execute(
+            _ASKER_IDS,
+            {"team_id": team_id, "enterprise_id": enterprise_id or "", "slack_user_id": slack_user_id},
+        )
+        .first()
+    )
+    if row is None:
+        return None, None, "", False
+    return row.id, row.person_id, row.name or "", bool(row.is_admin)
 
 
 def ensure_person(
@@ -134,14 +189,28 @@ def get_area(*, session: Session, workspace_id: int, name: str) -> ProductArea |
     ).first()
 
 
+_AREAS = (
+    select(ProductArea)
+    .where(ProductArea.workspace_id == bindparam("workspace_id"), ProductArea.retired_at.is_(None))
+    .order_by(ProductArea.name)
+)
+
+
 def list_areas(*, session: Session, workspace_id: int) -> list[ProductArea]:
-    return list(
-        session.exec(
-            select(ProductArea)
-            .where(ProductArea.workspace_id == workspace_id, ProductArea.retired_at == None)  # noqa: E711
-            .order_by(ProductArea.name)
-        )
-    )
+    return list(session.exec(_AREAS, params={"workspace_id": workspace_id}))
+
+
+_A = ProductArea.__table__.c
+_FORM_AREAS = (
+    sa_select(_A.id, _A.name, _A.focus)
+    .where(_A.workspace_id == bindparam("workspace_id"), _A.retired_at.is_(None))
+    .order_by(_A.name)
+)
+
+
+def form_areas(*, session: Session, workspace_id: int) -> list[Any]:
+    """list_areas as rows of (id, name, focus), all the request form shows of them: no ORM objects."""
+    return list(session.connection().execute(_FORM_AREAS, {"workspace_id": workspace_id}).all())
 
 
 def ensure_area(*, session: Session, workspace_id: int, name: str, pm: Person | None = None) -> ProductArea:

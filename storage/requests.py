@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from storage.models import Draft, FeatureRequest, Occurrence, utcnow
@@ -41,6 +41,50 @@ def create_draft(*, session: Session, workspace_id: int, person_id: int, **field
     session.add(draft)
     session.flush()
     return draft
+
+
+_DRAFT_COLUMNS = (
+    "workspace_id", "person_id", "source", "text", "channel_id", "message_ts", "thread_ts", "permalink",
+    "raised_by_id", "answers", "occurrence_id", "created_at",
+)  # fmt: skip
+# Built once, on the table: the request form's draft is written on the way to opening the form, inside
+# the write lock, where an ORM flush costs three times as much CPU as this insert.
+_INSERT_DRAFT = (
+    insert(Draft.__table__)
+    .values({name: bindparam(name) for name in _DRAFT_COLUMNS})
+    .returning(Draft.__table__.c.id)
+)
+
+
+def insert_draft(
+    *,
+    session: Session,
+    workspace_id: int,
+    person_id: int,
+    source: str,
+    text: str = "",
+    channel_id: str = "",
+    message_ts: str = "",
+    thread_ts: str = "",
+    permalink: str = "",
+    raised_by_id: int | None = None,
+) -> int:
+    """create_draft as one prebuilt insert; returns the draft's id (session.get loads it when needed)."""
+    values = {
+        "workspace_id": workspace_id,
+        "person_id": person_id,
+        "source": source,
+        "text": text,
+        "channel_id": channel_id,
+        "message_ts": message_ts,
+        "thread_ts": thread_ts,
+        "permalink": permalink,
+        "raised_by_id": raised_by_id,
+        "answers": "",
+        "occurrence_id": None,
+        "created_at": utcnow(),
+    }
+    return session.exec(_INSERT_DRAFT, params=values).scalar_one()
 
 
 def get_draft(*, session: Session, draft_id: int, workspace_id: int) -> Draft | None:

@@ -9,15 +9,18 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from handlers import blocks
-from handlers.common import actor, deps_of
+from handlers.common import asker_ids, deps_of
 from handlers.logging_flow import log_and_reply
+from handlers.once import claim_in, claims_in_its_transaction
 from handlers.text import from_slack, quote
 from handlers.views.request_form import open_request_form
 from handlers.views.request_modal_builder import Answers
 from storage import people
 from storage.db import session_scope
+from storage.models import Draft, Person, Workspace
 
 
+@claims_in_its_transaction
 def request_command(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
@@ -28,20 +31,23 @@ def request_command(
     ack()
     deps = deps_of(context)
     with session_scope(deps.engine) as session:
-        workspace, person = actor(session, deps, context)
-        draft, error = open_request_form(
+        workspace_id, person_id = asker_ids(session, deps, context)
+        draft_id, error = open_request_form(
             session=session,
             deps=deps,
             client=client,
             trigger_id=body.get("trigger_id", ""),
-            workspace=workspace,
-            person=person,
+            workspace_id=workspace_id,
+            person_id=person_id,
             text=text,
             source="command",
             channel_id=body.get("channel_id", ""),
+            # The claim that makes a command sent twice open one form commits with the draft.
+            claim=lambda s: claim_in(s, context),
         )
-        if error is None:
+        if draft_id is None or error is None:
             return
+        workspace, person = session.get(Workspace, workspace_id), session.get(Person, person_id)
         if not text:
             client.chat_postEphemeral(
                 channel=body.get("channel_id") or person.slack_user_id,
@@ -50,6 +56,7 @@ def request_command(
             )
             return
         # The form would not open (Slack's trigger expired): keep the request as typed, ask the rest by DM.
+        draft = session.get(Draft, draft_id)
         area = people.default_area(session=session, workspace_id=workspace.id)
         logged = log_and_reply(
             session=session,

@@ -108,8 +108,8 @@ def log_request_button(
             deps=deps,
             client=client,
             trigger_id=body.get("trigger_id", ""),
-            workspace=workspace,
-            person=me,
+            workspace_id=workspace.id,
+            person_id=me.id,
             text="",
             source="home",
         )
@@ -514,8 +514,8 @@ def dm_log_button(
             deps=deps,
             client=client,
             trigger_id=body.get("trigger_id", ""),
-            workspace=workspace,
-            person=me,
+            workspace_id=workspace.id,
+            person_id=me.id,
             text=message_text(message, mention_names(client)) if message else "",
             source="dm",
         )

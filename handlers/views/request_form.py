@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -12,7 +14,6 @@ from handlers.common import Deps
 from handlers.views.request_modal_builder import request_modal
 from storage import people
 from storage import requests as store
-from storage.models import Draft, Person, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,8 @@ def open_request_form(
     deps: Deps,
     client: WebClient,
     trigger_id: str,
-    workspace: Workspace,
-    person: Person,
+    workspace_id: int,
+    person_id: int,
     text: str,
     source: str,
     channel_id: str = "",
@@ -32,12 +33,21 @@ def open_request_form(
     thread_ts: str = "",
     permalink: str = "",
     raised_by_id: int | None = None,
-) -> tuple[Draft, str | None]:
-    """Save a draft, then open the form. Returns the draft and Slack's error when the form could not open."""
-    draft = store.create_draft(
+    claim: Callable[[Session], bool] | None = None,
+) -> tuple[int | None, str | None]:
+    """Save a draft, then open the form. Returns the draft's id and Slack's error when the form could not
+    open. `claim`, when given, claims the payload in the draft's transaction (handlers/once.py, claim_in);
+    when it says the payload was handled already, nothing is saved or opened and the id is None."""
+    # Read before writing: on SQLite the write lock is then held only for the inserts and the commit.
+    areas: list[Any] = people.form_areas(session=session, workspace_id=workspace_id)
+    if not areas:
+        areas = [people.default_area(session=session, workspace_id=workspace_id)]
+    if claim is not None and not claim(session):
+        return None, None
+    draft_id = store.insert_draft(
         session=session,
-        workspace_id=workspace.id,
-        person_id=person.id,
+        workspace_id=workspace_id,
+        person_id=person_id,
         source=source,
         text=text,
         channel_id=channel_id,
@@ -48,13 +58,9 @@ def open_request_form(
     )
     # Commit before calling Slack: the form's submission may arrive on another worker.
     session.commit()
-    areas = people.list_areas(session=session, workspace_id=workspace.id)
-    if not areas:
-        areas = [people.default_area(session=session, workspace_id=workspace.id)]
-        session.commit()
     view = request_modal(
         text=text,
-        draft_id=draft.id,
+        draft_id=draft_id,
         areas=areas,
         # With several areas nothing is preselected: a request filed under the wrong PM by a hurried
         # Enter is worse than being asked to pick.
@@ -67,5 +73,5 @@ def open_request_form(
     except SlackApiError as e:
         error = str(e.response.get("error") or e)
         log.warning("views.open failed: %s", error)
-        return draft, error
-    return draft, None
+        return draft_id, error
+    return draft_id, None

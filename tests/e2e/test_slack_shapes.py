@@ -210,11 +210,15 @@ def test_a_slack_connect_reaction_is_answered_in_time_acted_on_once_and_offered_
         assert "audit log" in offer.text_blob()
         # The retries were all answered before the first offer was made: none of them read the message.
         assert len(fake.calls_to("conversations.history")) == 1 and len(ephemeral_offers()) == 1
-        with Session(it.engine) as s:
-            claim = s.exec(
-                select(HandledPayload).where(HandledPayload.key == "event:T0INSTALLED:Ev0CONNECT1")
-            ).one()
-            assert claim.done_at is not None
+
+        def settled() -> bool:  # marked done just after the answer (handlers/once.py)
+            with Session(it.engine) as s:
+                claim = s.exec(
+                    select(HandledPayload).where(HandledPayload.key == "event:T0INSTALLED:Ev0CONNECT1")
+                ).one()
+                return claim.done_at is not None
+
+        fake.wait_for(settled)
 
         # Clicked in the ephemeral message: Slack sends the container, not the message.
         fake.delays = {}

@@ -13,7 +13,7 @@ from bot import payloads
 from bot.clock import prune_handled
 from handlers.once import Registrar, payload_key
 from storage.db import session_scope
-from storage.models import HandledPayload
+from storage.models import Draft, HandledPayload
 
 T = "T0PARTNER"
 
@@ -138,3 +138,35 @@ def test_the_clock_forgets_handled_payloads_after_a_day_at_most_hourly(bolt):
     assert prune_handled(bolt.deps, now + timedelta(hours=1)) == 1
     with Session(bolt.deps.engine) as s:
         assert s.exec(select(HandledPayload.key)).all() == ["b"]
+
+
+def test_request_claims_with_its_draft_so_a_command_sent_twice_opens_one_form(bolt):
+    """/request claims in the transaction that stores its draft: the claim is stored done with it, and the
+    same command again (one trigger id) opens nothing and keeps no second draft."""
+    d, fake = bolt.driver, bolt.fake
+    assert d.command("U1", "/request", "CSV export", trigger_id="1.2.twice").status == 200
+    assert d.command("U1", "/request", "CSV export", trigger_id="1.2.twice").status == 200
+    assert len(fake.calls_to("views.open")) == 1
+    with Session(bolt.deps.engine) as s:
+        assert [draft.text for draft in s.exec(select(Draft)).all()] == ["CSV export"]
+        claim = s.exec(select(HandledPayload).where(HandledPayload.key == f"command:{T}:1.2.twice")).one()
+        assert claim.kind == "command" and claim.done_at is not None
+    d.command("U1", "/request", "CSV export", trigger_id="1.2.again")  # another trigger: another form
+    assert len(fake.calls_to("views.open")) == 2
+
+
+def test_request_whose_form_failed_on_our_side_leaves_no_claim(bolt, monkeypatch):
+    """A /request that fails after its transaction committed releases its claim (nothing was opened)."""
+    d, fake = bolt.driver, bolt.fake
+    from handlers.views import request_form
+
+    def broken(**kwargs):
+        raise RuntimeError("the form could not be built")
+
+    monkeypatch.setattr(request_form, "request_modal", broken)
+    d.command("U1", "/request", "CSV export", trigger_id="1.2.broken")
+    assert fake.calls_to("views.open") == []
+    with Session(bolt.deps.engine) as s:
+        assert (
+            s.exec(select(HandledPayload).where(HandledPayload.key == f"command:{T}:1.2.broken")).all() == []
+        )
