@@ -29,8 +29,14 @@ install-embeddings: install
 run: install
 	$(BIN)/python -m bot
 
+# The suite spread over one process per core (pytest-xdist; every test still runs). With worksteal a
+# process that runs out of tests takes some of the other's, so the few minute-long tests don't leave a core
+# idle. WORKERS=0 runs it all in one process (WORKERS=N: N processes).
+WORKERS ?= auto
+XDIST = -n $(WORKERS) --dist worksteal
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 # The same suite with every Python process's date a year ahead (tests must never depend on today's date).
 # It leaves out the two tests no date can reach, and that take minutes: installing requirements.txt into a
@@ -38,7 +44,7 @@ test: install
 # FUTURE chooses the tests (all by default); CI passes the ones that work with dates, to stay short.
 FUTURE ?=
 test-future: install
-	PARTNERBOT_TEST_SHIFT_DAYS=365 PYTHONPATH=tests/timeshift $(BIN)/python -m pytest -q -m "not slow and not reference" $(FUTURE)
+	PARTNERBOT_TEST_SHIFT_DAYS=365 PYTHONPATH=tests/timeshift $(BIN)/python -m pytest -q $(XDIST) -m "not slow and not reference" $(FUTURE)
 
 # The long fuzzing run (CI runs a short one inside `make test`).
 fuzz: install

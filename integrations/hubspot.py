@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from integrations import http
@@ -25,6 +26,7 @@ from integrations.base import (
     NotFound,
     RateLimited,
     ServiceError,
+    TimedOut,
     Unreachable,
     register,
 )
@@ -193,6 +195,10 @@ def _error(e: Exception) -> ServiceError:
         if status >= 500:
             return Unreachable(f"HubSpot is having trouble (it answered {status}); try again later.")
         return ServiceError(f"HubSpot answered {status}.")
+    if isinstance(e, Urllib3Timeout | TimeoutError) or isinstance(getattr(e, "reason", None), Urllib3Timeout):
+        # The read's own timeout (the deadline) can fire before `within` gives up waiting on a busy
+        # machine: still a service too slow to answer, not one out of reach.
+        return TimedOut("HubSpot didn't answer in time; try again in a moment.")
     if isinstance(e, Urllib3Error | OSError):
         host = http.host_of(SERVICE.api())
         return Unreachable(f"Can't reach {host}: check the address and that it is up.")

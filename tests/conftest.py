@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -72,17 +74,46 @@ def _pg_engine(pg_server_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """One SQLite file migrated to the head, once per test session (per xdist worker): each test gets a
+    copy instead of running every migration again (most of a small test's time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.db"
+    eng = make_engine(f"sqlite:///{path}")
+    migrate(eng)
+    eng.dispose()
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'partnerbot.db'}"
+def migrated_sqlite(_sqlite_template: Path):
+    """`migrated_sqlite(path)` puts a copy of the migrated template at path and returns its URL. The bot
+    still runs `migrate` on it as always (it finds nothing to do)."""
+
+    def make(path: Path) -> str:
+        src, dst = sqlite3.connect(_sqlite_template), sqlite3.connect(path)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        return f"sqlite:///{path}"
+
+    return make
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, migrated_sqlite) -> str:
+    """A SQLite file already at the head of the migrations."""
+    return migrated_sqlite(tmp_path / "partnerbot.db")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, tmp_path) -> Iterator[Engine]:
     """Each storage test runs on both databases."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'storage.db'}")
-        migrate(eng)
+        eng = make_engine(request.getfixturevalue("migrated_sqlite")(tmp_path / "storage.db"))
+        migrate(eng)  # nothing to do: the copy is at the head
         yield eng
         eng.dispose()
     else:

@@ -53,6 +53,25 @@ def start_server(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
+    """The server on a free port. Tests run in parallel (pytest-xdist), so another test's server may take
+    the port between free_port() and gunicorn's bind: then it starts again on another one."""
+    for _ in range(3):
+        start = log_path.stat().st_size if log_path.exists() else 0
+        try:
+            return _start_server(database_url, fake, log_path, workers, extra_env)
+        except RuntimeError:
+            if b"Connection in use" not in log_path.read_bytes()[start:]:
+                raise
+    raise RuntimeError(f"no free port for the server:\n{log_path.read_text()[-3000:]}")
+
+
+def _start_server(
+    database_url: str,
+    fake: FakeSlack,
+    log_path: Path,
+    workers: int,
+    extra_env: dict[str, str] | None,
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
     env.update(
@@ -87,7 +106,7 @@ def start_server(
                 if r.status == 200:
                     return proc, base
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"server did not come up:\n{log_path.read_text()[-3000:]}")
 
@@ -102,13 +121,13 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(params=["sqlite"])
-def server(request, tmp_path, fake_slack) -> Iterator[SimpleNamespace]:
+def server(request, tmp_path, fake_slack, migrated_sqlite) -> Iterator[SimpleNamespace]:
     """`python -m bot http` (gunicorn) on a free port against the fake Slack."""
     if request.param == "postgres":
         url = request.getfixturevalue("pg_server_url")
         request.getfixturevalue("pg_engine")  # emptied tables
     else:
-        url = f"sqlite:///{tmp_path / 'e2e.db'}"
+        url = migrated_sqlite(tmp_path / "e2e.db")
     log_path = tmp_path / "server.log"
     proc, base = start_server(url, fake_slack, log_path)
     engine = make_engine(url)

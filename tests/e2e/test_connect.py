@@ -45,8 +45,8 @@ def serve(tmp_path, fake_slack, trackers, *, key: str | None = SECRET_KEY, url: 
 
 
 @pytest.fixture
-def server(tmp_path, fake_slack, trackers):
-    proc, s = serve(tmp_path, fake_slack, trackers)
+def server(tmp_path, fake_slack, trackers, migrated_sqlite):
+    proc, s = serve(tmp_path, fake_slack, trackers, url=migrated_sqlite(tmp_path / "e2e.db"))
     try:
         yield s
     finally:

@@ -48,9 +48,10 @@ def crm():
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def server(request, tmp_path, fake_slack, crm, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    if request.param == "postgres":
+def server(request, tmp_path, fake_slack, crm, monkeypatch, migrated_sqlite):
+    if request.param == "sqlite":
+        url = migrated_sqlite(tmp_path / "e2e.db")
+    else:
         url = request.getfixturevalue("pg_server_url")
         request.getfixturevalue("pg_engine")  # emptied tables
     env = {"PARTNERBOT_HUBSPOT_API_URL": crm.base, "PARTNERBOT_SECRET_KEY": SECRET_KEY}

@@ -71,11 +71,11 @@ def as_submitted(name: str, view: dict, answers: dict) -> dict:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path) -> str:
+def db_url(request, tmp_path, migrated_sqlite) -> str:
     if request.param == "postgres":
         request.getfixturevalue("pg_engine")  # emptied tables
         return request.getfixturevalue("pg_server_url")
-    return f"sqlite:///{tmp_path / 'shapes.db'}"
+    return migrated_sqlite(tmp_path / "shapes.db")
 
 
 @contextmanager

@@ -61,13 +61,13 @@ typed = st.lists(pieces, max_size=12).map(" ".join) | st.text(max_size=3000) | s
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def app(request, fake_slack, tmp_path):
+def app(request, fake_slack, tmp_path, migrated_sqlite):
     """The real app in-process, on either database (PostgreSQL tables emptied first)."""
     if request.param == "postgres":
         url = request.getfixturevalue("pg_server_url")
         request.getfixturevalue("pg_engine")
     else:
-        url = f"sqlite:///{tmp_path / 'fuzz.db'}"
+        url = migrated_sqlite(tmp_path / "fuzz.db")
     config = test_settings(fake_slack, url)
     deps = build_deps(config, start_worker=False)
     bolt_app = create_app(config, deps, process_before_response=True)
