@@ -158,7 +158,9 @@ class BaseDriver:
         """Type `value` into the external select in `block_id` of `view`: the options the app offers."""
         # An input block's element, or a section's accessory.
         element = next(
-            b.get("element") or b["accessory"] for b in view.get("blocks", []) if b.get("block_id") == block_id
+            b.get("element") or b["accessory"]
+            for b in view.get("blocks", [])
+            if b.get("block_id") == block_id
         )
         body = payloads.block_suggestion(
             view,
