@@ -81,35 +81,35 @@ def test_one_crm_account_under_two_names_counts_once_and_its_money_once():
 
 def test_hubspot_reads_and_names_each_failure(fake):
     hs = crm("hubspot")
-    [found] = hs.search_accounts({"token": "pat"}, "acme", limit=10, deadline=1)
+    [found] = hs.search_accounts({"token": "pat"}, "acme", limit=10, deadline=10)
     assert (found.id, found.amount_cents, found.owner) == ("101", 25_000_050, "")  # no owners scope: no owner
     with pytest.raises(NotFound):
-        hs.get_account({"token": "pat"}, "999", deadline=1)
+        hs.get_account({"token": "pat"}, "999", deadline=10)
     with pytest.raises(BadCredentials):
-        hs.get_account({"token": "nope"}, "101", deadline=1)
+        hs.get_account({"token": "nope"}, "101", deadline=10)
     fake.hubspot_tokens["narrow"] = set()
     with pytest.raises(MissingScope, match="crm.objects.companies.read"):
         hs.test_connection({"token": "narrow"})
     fake.fail_status = 429
     with pytest.raises(RateLimited, match="for 10 s"):
-        hs.search_accounts({"token": "pat"}, "acme", limit=10, deadline=1)
-    fake.fail_status, fake.delay = 0, 2.0
+        hs.search_accounts({"token": "pat"}, "acme", limit=10, deadline=10)
+    fake.fail_status, fake.delay = 0, 5.0
     started = time.monotonic()
     with pytest.raises(TimedOut):
         hs.search_accounts({"token": "pat"}, "acme", limit=10, deadline=0.5)
-    assert time.monotonic() - started < 1.5  # not the 2 s the CRM takes
+    assert time.monotonic() - started < 4.0  # not the 5 s the CRM takes
 
 
 def test_salesforce_reads_and_names_each_failure(fake):
     sf = crm("salesforce")
     creds = {"instance_url": fake.base, "access_token": "sf", "currency": "eur"}
-    [found] = sf.search_accounts(creds, "o'hare_100%", limit=5, deadline=1)
+    [found] = sf.search_accounts(creds, "o'hare_100%", limit=5, deadline=10)
     assert (found.id, found.amount_cents, found.currency, found.owner) == (SF_ID, None, "EUR", "Sam")
-    assert sf.get_account(creds, SF_ID, deadline=1).name == "O'Hare_100%"
+    assert sf.get_account(creds, SF_ID, deadline=10).name == "O'Hare_100%"
     with pytest.raises(NotFound):
-        sf.get_account(creds, "001000000000009AAA", deadline=1)
+        sf.get_account(creds, "001000000000009AAA", deadline=10)
     with pytest.raises(NotFound):  # not an id at all: nothing is sent
-        sf.get_account(creds, "x' OR Name != '", deadline=1)
+        sf.get_account(creds, "x' OR Name != '", deadline=10)
     with pytest.raises(ServiceError, match="three letters") as bad:
         sf.test_connection({**creds, "currency": "euros"})
     assert bad.value.field == "currency"
@@ -131,13 +131,13 @@ def test_salesforce_logs_in_with_username_password_and_security_token_once(fake)
     assert neither.value.field == "access_token"
     creds["security_token"] = "TOKEN1"
     assert sf.test_connection(creds).startswith("Salesforce at 127.0.0.1")
-    assert sf.get_account(creds, SF_ID, deadline=1).id == SF_ID
+    assert sf.get_account(creds, SF_ID, deadline=10).id == SF_ID
     assert len(fake.calls_to("/services/Soap/u/")) == 2  # the refused login, then one
     # The session expires: logged in again once, and the call still answers.
     fake.salesforce_tokens.pop("sf-session")
     fake.salesforce_users[("pat@example.com", "s3cret&pwTOKEN1")] = "sf-session-2"
     fake.salesforce_tokens["sf-session-2"] = True
-    assert sf.get_account(creds, SF_ID, deadline=1).id == SF_ID
+    assert sf.get_account(creds, SF_ID, deadline=10).id == SF_ID
     assert len(fake.calls_to("/services/Soap/u/")) == 3
 
 
