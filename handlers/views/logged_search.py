@@ -30,7 +30,8 @@ from handlers.home.publish import refresh_for_request
 from handlers.logging_flow import queue_alert
 from handlers.text import clip, escape
 from handlers.thanks import queue_not_yet
-from handlers.values import ForgedValue, as_id
+from handlers.values import ForgedValue
+from handlers.views.repeat_builder import request_of_option
 from handlers.views.request_modal_builder import draft_id_of
 from storage import decisions, thresholds
 from storage import requests as store
@@ -99,14 +100,6 @@ def counted_view(*, request: FeatureRequest, area: ProductArea, lines: list[str]
     }
 
 
-def _picked(action: dict[str, Any]) -> int | None:
-    option = action.get("selected_option") if isinstance(action, dict) else None
-    value = option.get("value") if isinstance(option, dict) else None
-    if isinstance(value, str) and value.startswith("req:"):
-        return as_id(value[4:])
-    return None
-
-
 def logged_same_as(
     ack: Ack,
     body: dict[str, Any],
@@ -130,7 +123,14 @@ def logged_same_as(
             if draft_id
             else None
         )
-        shown = _count_with(session, deps, workspace, person, draft, _picked(action))
+        shown = _count_with(
+            session,
+            deps,
+            workspace,
+            person,
+            draft,
+            request_of_option(action.get("selected_option") if isinstance(action, dict) else None),
+        )
     deps.kick()
     if shown is None:
         logger.warning("a pick in someone else's logged view was ignored")

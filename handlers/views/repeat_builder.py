@@ -128,10 +128,16 @@ def read_search(view: dict[str, Any]) -> int | str | None:
     option = ((values.get(SEARCH_BLOCK) or {}).get(SEARCH_ACTION) or {}).get("selected_option")
     if not option:
         return None
+    picked = request_of_option(option)
+    return FORGED if picked is None else picked
+
+
+def request_of_option(option: Any) -> int | None:
+    """The request id of a search option the bot wrote (`search_option`), None for any other shape."""
     value = option.get("value") if isinstance(option, dict) else None
-    if isinstance(value, str) and value.startswith("req:") and as_id(value[4:]) is not None:
+    if isinstance(value, str) and value.startswith("req:"):
         return as_id(value[4:])
-    return FORGED
+    return None
 
 
 def search_option(request_id: int, title: str, count: int, status: str) -> dict[str, Any]:
