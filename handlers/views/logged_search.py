@@ -100,6 +100,30 @@ def counted_view(*, request: FeatureRequest, area: ProductArea, lines: list[str]
     }
 
 
+def searched_request(
+    session: Session, workspace: Workspace, request_id: int, *, then: str
+) -> tuple[FeatureRequest | None, str]:
+    """The request picked in a search (the step's or the logged view's), or why it can't be counted with
+    (ending with `then`: what to do instead). The value came from the client: it must be this workspace's,
+    and open, planned or not yet; one merged since it was offered counts with the request it went into
+    (as a suggestion does)."""
+    request = store.get_request(session=session, request_id=request_id, workspace_id=workspace.id)
+    seen = set()
+    while request is not None and request.status == "merged" and request.merged_into_id not in seen:
+        seen.add(request.id)
+        request = store.get_request(
+            session=session, request_id=request.merged_into_id or 0, workspace_id=workspace.id
+        )
+    if request is None:
+        return None, NOT_OFFERED
+    if request.status not in SEARCHABLE:
+        return None, (
+            f"#{request.id} is {request.status.replace('_', ' ')} already, so it can't be counted again "
+            f"here; {then}"
+        )
+    return request, ""
+
+
 def logged_same_as(
     ack: Ack,
     body: dict[str, Any],
@@ -166,22 +190,12 @@ def _count_with(
     area_of_source = session.get(ProductArea, source.area_id)
     if not sees_other_requests(deps, me):
         return _again(source, area_of_source, "", None)
-    target = store.get_request(session=session, request_id=picked or 0, workspace_id=workspace.id)
-    while target is not None and target.status == "merged" and target.merged_into_id:
-        target = decisions.final_target(session=session, request=target)
-    if picked is None or target is None:
-        return _again(source, area_of_source, NOT_OFFERED, draft.id)
+    target, problem = searched_request(session, workspace, picked or 0, then="pick another.")
+    if problem:
+        return _again(source, area_of_source, problem, draft.id)
     if target.id == source.id:
         return _again(
             source, area_of_source, "That's the request you just logged; pick the earlier one.", draft.id
-        )
-    if target.status not in SEARCHABLE:
-        return _again(
-            source,
-            area_of_source,
-            f"#{target.id} is {target.status.replace('_', ' ')} already, so it can't be counted again; "
-            "pick another.",
-            draft.id,
         )
     others = session.exec(
         select(func.count()).select_from(Occurrence).where(Occurrence.request_id == source.id)

@@ -18,7 +18,7 @@ from handlers.crm_pick import confirm_pick
 from handlers.logging_flow import answers_from_json, answers_to_json, finish_logging, log_and_reply
 from handlers.text import quote
 from handlers.values import ForgedValue, read_id
-from handlers.views.logged_search import logged_view
+from handlers.views.logged_search import NOT_OFFERED, logged_view, searched_request
 from handlers.views.repeat_builder import FORGED, NEW, SEARCH_BLOCK, read_choice, read_search, read_shown
 from handlers.views.request_modal_builder import (
     CRM_FORGED,
@@ -35,10 +35,9 @@ from storage import people
 from storage import requests as store
 from storage.db import session_scope
 from storage.matching import record_answer
-from storage.models import Draft, FeatureRequest, Person, ProductArea, Workspace
+from storage.models import Draft, Person, ProductArea, Workspace
 from storage.money import AmountError, parse_amount
 from storage.requests import FREQUENCIES, IMPACTS
-from storage.search import SEARCHABLE
 
 
 def request_modal_submission(
@@ -407,7 +406,9 @@ def repeat_choice_submission(
         answers, money = answers_from_json(draft.answers)
         request = None
         if searched is not None:
-            request, problem = _searched_request(session, workspace, searched)
+            request, problem = searched_request(
+                session, workspace, searched, then="pick another, or “It's new”."
+            )
             if problem:
                 ack(response_action="errors", errors={SEARCH_BLOCK: problem})
                 return
@@ -458,32 +459,6 @@ def repeat_choice_submission(
             deps.matcher.refused(workspace_id=workspace.id, request_ids=stored, text=answers.text)
     ack()
     deps.kick()
-
-
-NOT_OFFERED = "That isn't a request I offered; type a few words of it and pick it from the list."
-
-
-def _searched_request(
-    session: Session, workspace: Workspace, request_id: int
-) -> tuple[FeatureRequest | None, str]:
-    """The request picked in the search, or why it can't be counted with. The value came from the client:
-    it must be this workspace's, and open, planned or not yet; one merged since it was offered counts
-    with the request it went into (as a suggestion does)."""
-    request = store.get_request(session=session, request_id=request_id, workspace_id=workspace.id)
-    seen = set()
-    while request is not None and request.status == "merged" and request.merged_into_id not in seen:
-        seen.add(request.id)
-        request = store.get_request(
-            session=session, request_id=request.merged_into_id or 0, workspace_id=workspace.id
-        )
-    if request is None:
-        return None, NOT_OFFERED
-    if request.status not in SEARCHABLE:
-        return None, (
-            f"#{request.id} is {request.status.replace('_', ' ')} already, so it can't be counted again "
-            "here; pick another, or “It's new”."
-        )
-    return request, ""
 
 
 def _draft(session: Session, view: dict[str, Any], workspace: Workspace, person: Person) -> Draft | None:
