@@ -152,7 +152,7 @@ def build_store(path: Path, stored: int, drafts: int, users: int) -> None:
             request = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title=text)
             if vectors is not None:
                 request.embedding = vectors[i].tobytes()
-                request.embedding_model = encoder.MODEL_NAME
+                request.embedding_model = encoder.VECTOR_TAG
             store.record_occurrence(
                 session=s, request=request, logged_by_id=persons[i % users].id, text=text, customer=""
             )

@@ -319,14 +319,14 @@ def calibrate(groups: list[dict]) -> None:
 
 def corpus_vectors(matcher: Matcher, corpus: list[str]) -> tuple[list[bytes], float | None]:
     """Embeddings of the corpus, as the database would store them (cached on disk between runs)."""
-    digest = hashlib.sha256("\n".join(corpus).encode()).hexdigest()[:16]
+    texts = [normalize(t) or t for t in corpus]  # the key is what is encoded: a new normalize, new vectors
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     cache = Path.home() / ".cache" / "partnerbot" / f"bench-{encoder.MODEL_NAME}-{digest}.npy"
     rate = None
     if cache.exists():
         mat = np.load(cache)
     else:
         start = time.perf_counter()
-        texts = [normalize(t) or t for t in corpus]
         mat = encoder.load_encoder().encode(texts)
         rate = len(corpus) / (time.perf_counter() - start)
         cache.parent.mkdir(parents=True, exist_ok=True)

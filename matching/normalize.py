@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections import Counter
 
+from matching.glossary import expand
+
 # Longest text looked at (titles are at most 150 characters; this only bounds the work).
 MAX_TEXT = 2000
 
@@ -241,12 +243,13 @@ _STOPWORDS = frozenset(
 )
 
 
-def normalize(text: str) -> str:
-    """Casefolded, accent-free words of what was asked, without Slack markup, punctuation or filler.
+def normalize(text: str, *, spell_out: bool = True) -> str:
+    """Casefolded, accent-free words of what was asked, without Slack markup, punctuation or filler,
+    with the trade's shorthand spelt out after it (matching.glossary; ``spell_out=False``: not).
 
-    ``"<@U1> Hey team, customer wants *CSV export* of <https://x.io/r|reports> please!"`` gives
-    ``"csv export of reports"``. When the text is nothing but filler, the filler is kept rather than
-    returning nothing.
+    ``"<@U1> Hey team, customer wants *RBAC* for <https://x.io/r|admins> please!"`` gives
+    ``"rbac role based access control permissions for admins"``. When the text is nothing but filler,
+    the filler is kept rather than returning nothing.
     """
     if not text:
         return ""
@@ -261,8 +264,8 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _APOSTROPHE.sub("", text)
     text = _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
-    stripped = _SPACES.sub(" ", _FILLER.sub(" ", text)).strip()
-    return stripped or text
+    stripped = _SPACES.sub(" ", _FILLER.sub(" ", text)).strip() or text
+    return expand(stripped) if spell_out else stripped
 
 
 def stem(word: str) -> str:

@@ -6,7 +6,7 @@ by ``embedding_at`` (its own index), so a refresh costs the same whatever the st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import FeatureRequest, MatchAdapter, MatchPair
+from storage.models import FeatureRequest, MatchAdapter, MatchPair, Occurrence
 
 # Rows fetched per round trip while streaming the start-up load (one query).
 LOAD_CHUNK = 2000
@@ -35,14 +35,17 @@ def _index_columns() -> tuple:
 def _index_rows(matcher: Any, rows: Iterable[Any]) -> list[int]:
     """Index rows of ``_index_columns()`` (merged ones are dropped); return the ids whose stored vector
     doesn't fit this matcher's model (indexed from the title meanwhile)."""
+    from matching.encoder import EARLIER_TAGS
+
     model_name = matcher.model_name
+    usable = {model_name, *EARLIER_TAGS} if model_name else set()
     missing: list[int] = []
     items = []
     for rid, workspace_id, area_id, title, status, embedding, embedding_model, *_ in rows:
         if status == "merged":
             matcher.remove(rid)
             continue
-        vector = embedding if model_name and embedding_model == model_name else None
+        vector = embedding if embedding_model in usable else None
         if model_name and matcher.from_bytes(vector) is None:
             missing.append(rid)
             vector = None
@@ -89,6 +92,42 @@ def load_matcher(
         last = max(last, chunk[-1][0])
         missing += _index_rows(matcher, chunk)
     return missing, last
+
+
+RESPELL_BATCH = 300
+
+
+def respell_vectors(
+    session: Session, get_matcher: Callable[[], Any], *, now: datetime, limit: int = RESPELL_BATCH
+) -> int:
+    """Recompute up to ``limit`` stored vectors tagged with an earlier way of preparing texts
+    (matching.encoder.EARLIER_TAGS) from all their phrasings, stamped so every process re-indexes them
+    (``load_relearned``) with ``get_matcher()``'s model, made only when there is work. Returns how many
+    were recomputed; 0 once none is left. Two clocks doing it at once compute the same vectors."""
+    from matching.encoder import EARLIER_TAGS
+
+    requests = session.exec(
+        select(FeatureRequest)
+        .where(FeatureRequest.embedding_model.in_(EARLIER_TAGS), FeatureRequest.status != "merged")
+        .order_by(FeatureRequest.id)
+        .limit(limit)
+    ).all()
+    matcher = get_matcher() if requests else None
+    if matcher is None or not matcher.model_name:
+        return 0
+    heard: dict[int, list[str]] = {}
+    for request_id, text in session.exec(
+        select(Occurrence.request_id, Occurrence.text)
+        .where(Occurrence.request_id.in_([r.id for r in requests]))
+        .order_by(Occurrence.id)
+    ):
+        heard.setdefault(request_id, []).append(text)
+    for request in requests:
+        request.embedding = matcher.phrasing_vector([request.title, *heard.get(request.id, [])])
+        request.embedding_model = matcher.model_name
+        request.embedding_at = now
+        session.add(request)
+    return len(requests)
 
 
 def load_relearned(session: Session, matcher: Any, *, since: datetime, up_to_id: int) -> datetime:
@@ -174,7 +213,7 @@ def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
     import numpy as np
 
     from matching import adapter
-    from matching.encoder import MODEL_NAME, load_encoder
+    from matching.encoder import VECTOR_TAG, load_encoder
     from matching.normalize import normalize
 
     rows = session.exec(
@@ -184,7 +223,11 @@ def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
     ).all()
     stored = {a.workspace_id: a for a in session.exec(select(MatchAdapter))}
     todo = [(ws, last) for ws, count, last in rows if count >= adapter.MIN_PAIRS]
-    todo = [(ws, last) for ws, last in todo if ws not in stored or stored[ws].last_pair_id < last]
+    todo = [
+        (ws, last)
+        for ws, last in todo
+        if ws not in stored or stored[ws].last_pair_id < last or stored[ws].model != VECTOR_TAG
+    ]
     if not todo:
         return []
     encoder = load_encoder()
@@ -199,7 +242,7 @@ def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
             select(FeatureRequest.id, FeatureRequest.embedding).where(
                 FeatureRequest.workspace_id == workspace_id,
                 FeatureRequest.status != "merged",
-                FeatureRequest.embedding_model == MODEL_NAME,
+                FeatureRequest.embedding_model == VECTOR_TAG,
             )
         ).all()
         row_of = {rid: i for i, (rid, vec) in enumerate(requests) if vec and len(vec) == 384 * 4}
@@ -234,7 +277,7 @@ def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
         else:
             row = old or MatchAdapter(workspace_id=workspace_id, matrix=b"")
             row.matrix = verdict.adapter.astype(np.float32).tobytes()
-            row.model = MODEL_NAME
+            row.model = VECTOR_TAG
             row.pairs = verdict.pairs
             row.last_pair_id = last
             row.held_base, row.held_adapted = verdict.held_base, verdict.held_adapted
@@ -245,5 +288,10 @@ def refit_adapters(session: Session, *, now: datetime) -> list[tuple[int, str]]:
 
 
 def load_adapters(session: Session) -> dict[int, bytes]:
-    """Every workspace's stored adapter (float32 bytes), by workspace id."""
-    return {ws: matrix for ws, matrix in session.exec(select(MatchAdapter.workspace_id, MatchAdapter.matrix))}
+    """Every workspace's stored adapter (float32 bytes) fitted on this version's vectors, by workspace id."""
+    from matching.encoder import VECTOR_TAG
+
+    rows = session.exec(
+        select(MatchAdapter.workspace_id, MatchAdapter.matrix).where(MatchAdapter.model == VECTOR_TAG)
+    )
+    return {ws: matrix for ws, matrix in rows}

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from matching import adapter, encoder
+from matching.encoder import VECTOR_TAG
 from matching.index import Matcher
 from storage import people
 from storage import requests as store
@@ -121,7 +122,13 @@ def test_a_refit_that_hurts_the_labelled_set_drops_the_stored_adapter(engine, mo
                 same_as=requests[(i + 1) % 3].id,
                 shown=[],
             )
-        s.add(MatchAdapter(workspace_id=ws.id, matrix=np.eye(D, dtype=np.float32).tobytes(), last_pair_id=0))
+        stored = MatchAdapter(
+            workspace_id=ws.id, matrix=np.eye(D, dtype=np.float32).tobytes(), last_pair_id=0, model="old"
+        )
+        s.add(stored)
+        s.commit()
+        assert load_adapters(s) == {}  # fitted on vectors of another version: not used
+        stored.model = VECTOR_TAG
         s.commit()
         assert set(load_adapters(s)) == {ws.id}
         monkeypatch.setattr(live, "REFUSED_EVERY", 0.0)

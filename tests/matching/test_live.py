@@ -19,7 +19,7 @@ pytestmark = pytest.mark.embeddings
 TITLES = [
     "Export reports to CSV",
     "Dark mode for the web app",
-    "SAML SSO with Okta",
+    "Okta for all staff",
     "two-factor authentication",
     "see which users are active",
     "Microsoft Teams integration",
@@ -58,9 +58,9 @@ def _suggested(index: MatchIndex, engine, where) -> list[str]:
 def test_a_repeat_confirmed_in_one_process_is_learnt_by_another(world):
     engine, writer, ids, where = world
     reader = MatchIndex()  # another web worker, started before the repeat was confirmed
-    assert "SAML SSO with Okta" not in _suggested(reader, engine, where)
+    assert "Okta for all staff" not in _suggested(reader, engine, where)
     with Session(engine) as s:
-        sso = s.get(FeatureRequest, ids["SAML SSO with Okta"])
+        sso = s.get(FeatureRequest, ids["Okta for all staff"])
         store.record_occurrence(session=s, request=sso, logged_by_id=where[2], text=HEARD)
         writer.learn(s, sso)
         s.commit()
@@ -68,13 +68,13 @@ def test_a_repeat_confirmed_in_one_process_is_learnt_by_another(world):
         assert stored.embedding_at is not None
         assert np.allclose(
             np.frombuffer(stored.embedding, dtype=np.float32),
-            np.frombuffer(writer.matcher.phrasing_vector(["SAML SSO with Okta", HEARD]), dtype=np.float32),
+            np.frombuffer(writer.matcher.phrasing_vector(["Okta for all staff", HEARD]), dtype=np.float32),
             atol=1e-6,
         )
-    assert _suggested(writer, engine, where)[0] == "SAML SSO with Okta"
-    assert _suggested(reader, engine, where)[0] == "SAML SSO with Okta"
+    assert _suggested(writer, engine, where)[0] == "Okta for all staff"
+    assert _suggested(reader, engine, where)[0] == "Okta for all staff"
     # A process started afterwards loads the learnt vector with the rest.
-    assert _suggested(MatchIndex(), engine, where)[0] == "SAML SSO with Okta"
+    assert _suggested(MatchIndex(), engine, where)[0] == "Okta for all staff"
 
 
 def test_a_merge_teaches_the_target_the_merged_requests_words(world):
@@ -95,7 +95,7 @@ def test_a_merge_teaches_the_target_the_merged_requests_words(world):
         merge = decisions.merge_requests(
             session=s,
             source=s.get(FeatureRequest, other_id),
-            target=s.get(FeatureRequest, ids["SAML SSO with Okta"]),
+            target=s.get(FeatureRequest, ids["Okta for all staff"]),
             by=pm,
         )
         writer.forget(merge.source.id)
@@ -103,7 +103,7 @@ def test_a_merge_teaches_the_target_the_merged_requests_words(world):
         s.commit()
     for index in (writer, reader):
         found = _suggested(index, engine, where)
-        assert found[0] == "SAML SSO with Okta" and HEARD not in found
+        assert found[0] == "Okta for all staff" and HEARD not in found
     with Session(engine) as s:
         assert s.exec(select(FeatureRequest).where(FeatureRequest.id == other_id)).one().status == "merged"
 
@@ -111,7 +111,7 @@ def test_a_merge_teaches_the_target_the_merged_requests_words(world):
 def test_a_request_stored_without_a_vector_gets_one_from_all_its_phrasings(world):
     """After an upgrade or a model change, start-up computes each missing vector from every phrasing."""
     engine, writer, ids, _ = world
-    sso_id = ids["SAML SSO with Okta"]
+    sso_id = ids["Okta for all staff"]
     with Session(engine) as s:
         sso = s.get(FeatureRequest, sso_id)
         store.record_occurrence(session=s, request=sso, logged_by_id=world[3][2], text=HEARD)
@@ -126,12 +126,12 @@ def test_a_request_stored_without_a_vector_gets_one_from_all_its_phrasings(world
         assert np.allclose(
             np.frombuffer(sso.embedding, dtype=np.float32),
             np.frombuffer(
-                fresh.matcher.phrasing_vector(["SAML SSO with Okta", "SAML SSO with Okta", HEARD]),
+                fresh.matcher.phrasing_vector(["Okta for all staff", "Okta for all staff", HEARD]),
                 dtype=np.float32,
             ),
             atol=1e-6,
         )
-    assert _suggested(fresh, engine, world[3])[0] == "SAML SSO with Okta"
+    assert _suggested(fresh, engine, world[3])[0] == "Okta for all staff"
 
 
 def test_a_split_unlearns_the_words_it_took_away(world):
@@ -139,18 +139,18 @@ def test_a_split_unlearns_the_words_it_took_away(world):
     engine, writer, ids, where = world
     reader = MatchIndex()
     with Session(engine) as s:
-        sso = s.get(FeatureRequest, ids["SAML SSO with Okta"])
+        sso = s.get(FeatureRequest, ids["Okta for all staff"])
         heard = store.record_occurrence(session=s, request=sso, logged_by_id=where[2], text=HEARD)
         writer.learn(s, sso)
         s.commit()
         heard_id = heard.id
-    assert _suggested(reader, engine, where)[0] == "SAML SSO with Okta"
+    assert _suggested(reader, engine, where)[0] == "Okta for all staff"
     with Session(engine) as s:
-        sso = s.get(FeatureRequest, ids["SAML SSO with Okta"])
+        sso = s.get(FeatureRequest, ids["Okta for all staff"])
         new = decisions.split_occurrence(session=s, request=sso, occurrence_id=heard_id)
         writer.learn(s, sso)
         writer.add(s, new)
         s.commit()
     for index in (writer, reader):
         found = _suggested(index, engine, where)
-        assert found[0] == HEARD and "SAML SSO with Okta" not in found
+        assert found[0] == HEARD and "Okta for all staff" not in found
