@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from storage.models import Draft, FeatureRequest, Occurrence, utcnow
+from storage.search import SEARCHABLE
 
 FREQUENCIES = {
     "first_time": "First time",
@@ -99,6 +100,17 @@ def create_request(*, session: Session, workspace_id: int, area_id: int, title: 
     session.add(request)
     session.flush()
     return request
+
+
+def has_other_requests(*, session: Session, workspace_id: int) -> bool:
+    """Whether the workspace holds a searchable request besides the one just logged (two or more): the
+    "Request logged" view offers its search only then."""
+    found = session.exec(
+        select(FeatureRequest.id)
+        .where(FeatureRequest.workspace_id == workspace_id, FeatureRequest.status.in_(SEARCHABLE))
+        .limit(2)
+    ).all()
+    return len(found) >= 2
 
 
 def record_occurrence(

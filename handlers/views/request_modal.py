@@ -195,8 +195,12 @@ def check_repeats(body: dict[str, Any], client: WebClient, context: BoltContext,
                 else logged_view(
                     title=text,
                     area=area.name,
-                    # The search for a request the matcher missed, for those who see other requests.
-                    draft_id=draft.id if sees_other_requests(deps, person) else None,
+                    # The search for a request the matcher missed, for those who see other requests,
+                    # once there is another request to find.
+                    draft_id=draft.id
+                    if sees_other_requests(deps, person)
+                    and store.has_other_requests(session=session, workspace_id=workspace.id)
+                    else None,
                 )
             )
             user = person.slack_user_id

@@ -170,7 +170,15 @@ def test_a_repeat_logged_as_new_is_found_from_the_logged_view_and_counted_there(
     make_pm(d)
     reply = d.command("U0PM", "/threshold", "General 2 in 30 days")
     assert "2×" in reply.text, reply.text
-    log(d, "U1REP", "SCIM user provisioning for Okta", {"customer": "Acme"})
+    # The workspace's first request: nothing to find yet, so its logged view offers no search.
+    d.command("U1REP", "/request", "SCIM user provisioning for Okta")
+    first = fake.wait_for(lambda: d.opened_views())[-1]
+    assert d.submit("U1REP", first, {"customer": "Acme"}).status == 200
+    fake.wait_for(lambda: [c for c in fake.calls_to("views.update") if c.args.get("view_id") == first["id"]])
+    first_logged = logged_view_of(fake, first)
+    assert "Logged for" in json.dumps(first_logged["blocks"])
+    assert not [b for b in first_logged["blocks"] if b.get("block_id") == "logged_search"]
+    assert not first_logged.get("private_metadata")
     scim = request_id(engine, "SCIM user provisioning for Okta")
 
     # Worded with none of its words: no "Same thing?" step, the request is logged as new.
