@@ -163,8 +163,11 @@ def build_store(path: Path, stored: int, drafts: int, users: int) -> None:
 
 
 def stored_db(stored: int, drafts: int, users: int) -> Path:
+    from matching import encoder
+
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"bench-latency-{stored}-{drafts}-{users}-v1.db"
+    # Named after the vectors' tag: a store of vectors prepared another way would be re-encoded at start.
+    path = CACHE / f"bench-latency-{stored}-{drafts}-{users}-{encoder.VECTOR_TAG}.db"
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
