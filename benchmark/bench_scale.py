@@ -356,7 +356,7 @@ def tune(bench: Bench) -> None:
     test = lambda gid: gid % 2 == 1  # noqa: E731
     results = []
     for lw in [0.0, 0.15, 0.35]:
-        for dw in [0.0, 0.15]:
+        for dw in [0.0, 0.05, 0.08, 0.15]:
             cal.LEXICAL_WEIGHT, cal.DOC_WEIGHT = lw, dw
             title, new = bench.title_only(), bench.new_requests()
             f = figures(title, [], new, -9.0, train)
