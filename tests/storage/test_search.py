@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, text
 from sqlmodel import Session
 
 from storage import decisions, lifecycle, people
@@ -19,8 +19,8 @@ from storage.search import RANKED, search_requests
 
 def _request(s, ws, area, person, title, *phrasings, status="open"):
     request = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title=title)
-    for text in (title, *phrasings):
-        store.record_occurrence(session=s, request=request, logged_by_id=person.id, text=text)
+    for said in (title, *phrasings):
+        store.record_occurrence(session=s, request=request, logged_by_id=person.id, text=said)
     if status != "open":
         decisions.set_status(session=s, request=request, status=status, by=person, reason="later")
     s.flush()
@@ -198,7 +198,19 @@ def test_the_migration_backfills_and_downgrades(engine, world):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0015_oauth")
     assert not any(t.startswith("request_search") for t in inspect(engine).get_table_names())
+    assert "ix_feature_request_general" not in {
+        i["name"] for i in inspect(engine).get_indexes("feature_request")
+    }
     migrate(engine)
+    if engine.dialect.name == "sqlite":  # every request is in the walk's order: length(title), then id
+        with engine.connect() as conn:
+            keyed = conn.execute(
+                text(
+                    "SELECT count(*) FROM request_search_general g JOIN feature_request r "
+                    "ON g.rowid = length(r.title) * 4294967296 + r.id"
+                )
+            )
+            assert keyed.scalar() == conn.execute(text("SELECT count(*) FROM feature_request")).scalar() == 9
     with Session(engine) as s2:
         assert search_requests(s2, workspace_id=ws.id, text="excel") == [r["csv"].id]
         assert search_requests(s2, workspace_id=ws.id, text="okt")[0] == r["okta"].id
