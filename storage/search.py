@@ -97,6 +97,9 @@ WHERE request_search_general MATCH :query AND r.workspace_id = :workspace_id AND
 ORDER BY g.rowid
 LIMIT :limit
 """
+# ts_rank's 1: divided by 1 + the log of the document's length, so a short title ranks above a long one
+# with the same words (as bm25 does on SQLite; unnormalised, "dark mode" tied with every longer title
+# holding "dark" and the oldest of them came last).
 _PG = """
 SELECT id, count(*) OVER () AS hits FROM (
     SELECT r.id AS id, s.document AS document
@@ -106,7 +109,7 @@ SELECT id, count(*) OVER () AS hits FROM (
     ORDER BY s.request_id DESC
     LIMIT :ranked
 ) hits
-ORDER BY ts_rank(document, to_tsquery('simple', :query)) DESC, id DESC
+ORDER BY ts_rank(document, to_tsquery('simple', :query), 1) DESC, id DESC
 LIMIT :limit
 """
 # The title's lexemes are request_search's weight A ('word':*A). One word (or any of several) is common
