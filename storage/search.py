@@ -115,15 +115,13 @@ LIMIT :limit
 """
 # The title's lexemes are request_search's weight A ('word':*A). One word (or any of several) is common
 # in titles: walking the workspace's titles shortest first (migration 0020's index) meets `limit` of them
-# soon. Several words all in the title are rare together (the planner, counting each word alone, guesses
-# far more and walked 10,000 titles for "the pilot globex"), so there the GIN index finds them and they
-# are sorted: `+ 0` keeps the planner off the index order.
+# soon; for a rare word the planner takes the GIN index and sorts the few.
 _PG_GENERAL = """
 SELECT r.id
 FROM feature_request r JOIN request_search s ON s.request_id = r.id
 WHERE s.document @@ to_tsquery('simple', :query)
   AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
-ORDER BY length(r.title){plus}, r.id
+ORDER BY length(r.title), r.id
 LIMIT :limit
 """
 
@@ -168,8 +166,8 @@ def search_requests(
         several = joiner == every and len(terms) > 1
         if postgres and several:
             # PostgreSQL finds several words' matches through the GIN index, all of them, before taking the
-            # newest: ranking them all cost less than a second pass for the general ones (p95 67-76 ms
-            # against 98-116 ms, bench_search.py's queries at 100k).
+            # newest: ranking them all cost less than a second pass for the general ones (which, rare
+            # together, the planner guessed common and walked 10,000 titles for "the pilot globex").
             params["ranked"] = EVERY
         rows = session.execute(statement, {**params, "query": build(terms, joiner)}).all()
         params["ranked"] = ranked
@@ -179,8 +177,7 @@ def search_requests(
         if rows[0][1] < ranked or (postgres and several):  # every match was ranked
             return ids
         titled = build(terms, joiner, title=True)
-        few = " + 0" if several else ""
-        general = sql((_PG_GENERAL if postgres else _SQLITE_GENERAL).format(statuses=marks, plus=few))
+        general = sql((_PG_GENERAL if postgres else _SQLITE_GENERAL).format(statuses=marks))
         return _interleave(
             ids, [row[0] for row in session.execute(general, {**params, "query": titled})], limit
         )
