@@ -13,7 +13,8 @@ request has them all, any of them will do (ranked by how well they match). So qu
 `-`, `:` or `<!channel>` are only ever words or nothing, never syntax.
 
 A word with more matches than are ranked (RANKED) also brings the matches whose title has it, shortest
-title first: the general requests, however old (migration 0020's index in that order).
+title first: the general requests, however old (migration 0020's index in that order); on SQLite so do
+several words, on PostgreSQL only one word or the any-word fallback (see search_requests).
 
 Both fold case; SQLite also folds accents ("munchen" finds "München"), PostgreSQL's 'simple' configuration
 does not (the `unaccent` extension would need installing on the server), so there "münchen" is needed.
@@ -78,7 +79,6 @@ RANKED = 500
 # requests) would never be reached, so the answer interleaves the ranked newest with the matches whose
 # title has the words, shortest title first (a general request is short), then oldest first. Migration
 # 0020 keeps an index in that order, so this walk also stops after `limit` rows.
-EVERY = 1_000_000_000  # "LIMIT :ranked" that ranks every match
 GENERAL_INDEX = "ix_feature_request_general"  # PostgreSQL's; SQLite's is the request_search_general table
 
 _SQLITE = """
@@ -163,18 +163,16 @@ def search_requests(
     build = _pg_query if postgres else _sqlite_query
     every, some = ("&", "|") if postgres else ("AND", "OR")
     for joiner in (every, some) if len(terms) > 1 else (every,):  # any word when no request has them all
-        several = joiner == every and len(terms) > 1
-        if postgres and several:
-            # PostgreSQL finds several words' matches through the GIN index, all of them, before taking the
-            # newest: ranking them all cost less than a second pass for the general ones (which, rare
-            # together, the planner guessed common and walked 10,000 titles for "the pilot globex").
-            params["ranked"] = EVERY
         rows = session.execute(statement, {**params, "query": build(terms, joiner)}).all()
-        params["ranked"] = ranked
         if not rows:
             continue
         ids = [row[0] for row in rows]
-        if rows[0][1] < ranked or (postgres and several):  # every match was ranked
+        if rows[0][1] < ranked:  # every match was ranked
+            return ids
+        if postgres and joiner == every and len(terms) > 1:
+            # Not on PostgreSQL for several words all typed: the general walk (they are rare together, the
+            # planner guesses them common and walked 10,000 titles for "the pilot globex") or ranking every
+            # match doubled the p95 of bench_search.py's two- and three-word look-ups at 100k.
             return ids
         titled = build(terms, joiner, title=True)
         general = sql((_PG_GENERAL if postgres else _SQLITE_GENERAL).format(statuses=marks))

@@ -274,7 +274,10 @@ def _titles(s, ids):
 
 def test_an_old_general_request_is_found_by_one_word_among_many_newer(crowded):
     s, ws, other, _, _, audit = crowded
-    for typed in ["audit", "log", "Audit log", "aud", "lo", "audit zebra"]:  # whole, partly typed, OR
+    typed_in = ["audit", "log", "aud", "lo", "audit zebra"]  # whole, partly typed, any word
+    if s.get_bind().dialect.name == "sqlite":  # PostgreSQL: one word or any word (storage/search.py)
+        typed_in.append("Audit log")
+    for typed in typed_in:
         found = find(s, ws, typed)
         assert len(found) == 50, typed
         assert audit.id in found[:2], typed  # the general request comes first or second
