@@ -4,6 +4,7 @@ stored requests (benchmark/scale_corpus.py), in one workspace of eight product a
     .venv/bin/python benchmark/bench_scale.py                       # 10k and 100k, the matcher of this checkout
     .venv/bin/python benchmark/bench_scale.py --n 10000 --tune      # choose weights + cut-off on half the groups
     .venv/bin/python benchmark/bench_scale.py --code ../other-checkout   # the same figures for another version
+    .venv/bin/python benchmark/bench_scale.py --search-only          # only "by search" (no vectors: minutes)
 
 Each labelled group's request (its first phrasing) is stored in the group's area beside its generated
 near-variants; every other phrasing is a query, asked with the group's area picked (one query in five
@@ -21,6 +22,10 @@ the workspace's eight areas with the picked area's bonus, exactly as matching.li
 * p95 ms: one look-up (encoding the query included, no cached vectors) over the labelled queries and
   new generated ones; with a baseline (one 384-d matrix-vector product over the same rows) timed in
   the same run, so the ratio is comparable across runs of a noisy machine.
+
+``--search-only`` skips the matcher (no vectors are encoded): it builds the same corpus into the same
+database as "by search" does and prints that share alone, for each --n, in seconds to minutes
+(``--search-db postgres``: the same on a fresh PostgreSQL database at 127.0.0.1:5432, dropped after).
 
 Held out: ``--tune`` chooses the weights and the step's gap on the even-numbered groups only and prints
 the odd-numbered groups' figures; every table row also shows "held-out" (odd groups) figures. The table
@@ -204,8 +209,7 @@ class Bench:
 
     def searchable(self) -> tuple[dict[int, bool], str]:
         """Per group: does a search on one word of its title find its request in the first 50?"""
-        titles = [(gid, g["phrasings"][0]) for gid, g in zip(self.ids, self.groups, strict=True)]
-        titles += [(CORPUS_ID0 + k, item.title) for k, item in enumerate(self.items)]
+        titles = stored_titles(self.ids, self.groups, self.items)
         try:
             importlib.import_module("storage.search")
         except ImportError:
@@ -250,41 +254,100 @@ class Bench:
         return times, base
 
 
-def search_in_database(titles: list[tuple[int, str]], gids: list[int]) -> dict[int, bool]:
-    """Reachability through the project's own search, on a SQLite file holding the same requests."""
-    import tempfile
+def stored_titles(gids: list[int], groups: list[dict], items: list) -> list[tuple[int, str]]:
+    """(id, title) of every stored request: the labelled groups' first (the oldest), then the corpus."""
+    titles = [(gid, g["phrasings"][0]) for gid, g in zip(gids, groups, strict=True)]
+    return titles + [(CORPUS_ID0 + k, item.title) for k, item in enumerate(items)]
 
+
+def search_only(sizes: list[int], db: str = "sqlite") -> int:
+    """The "by search" share alone, as the full run computes it (per labelled query: the search on one word
+    of its group's title finds the group's request in the first 50), without the matcher or any vector."""
+    groups = scale_corpus.labelled_groups()
+    gids = list(range(1, len(groups) + 1))
+    rows = []
+    for n in sizes:
+        t0 = time.perf_counter()
+        items = scale_corpus.corpus(n, groups=groups)
+        found = search_in_database(stored_titles(gids, groups, items), gids, db)
+        # One record per query (every phrasing after the first), as the full run's "by search" counts.
+        by_search = share(found[gid] for gid, g in zip(gids, groups, strict=True) for _ in g["phrasings"][1:])
+        missed = [g["phrasings"][0] for gid, g in zip(gids, groups, strict=True) if not found[gid]]
+        rows.append((n, by_search, missed, time.perf_counter() - t0))
+    print(f"by search on {db}")
+    print(f"{'stored':>7} {'by search':>9} {'groups missed':>13} {'s':>5}")
+    for n, by_search, missed, spent in rows:
+        print(f"{n:>7} {by_search:>9.3f} {len(missed):>13} {spent:>5.0f}")
+        for title in missed:
+            print(f"        missed: {title}")
+    return 0
+
+
+def search_in_database(titles: list[tuple[int, str]], gids: list[int], db: str = "sqlite") -> dict[int, bool]:
+    """Reachability through the project's own search, on a SQLite file (or a fresh PostgreSQL database,
+    ``--search-only --search-db postgres``) holding the same requests."""
+    import tempfile
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from storage.db import make_engine, migrate
+
+    if db == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{tmp}/scale.db")
+            try:
+                return _search_reach(engine, migrate, titles, gids)
+            finally:
+                engine.dispose()
+    admin_url = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    name = f"partnerbot_scale_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(admin_url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        return _search_reach(engine, migrate, titles, gids)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _search_reach(engine, migrate, titles: list[tuple[int, str]], gids: list[int]) -> dict[int, bool]:
+    from sqlalchemy import text
     from sqlmodel import Session
 
     from matching.normalize import normalize
     from storage import search
-    from storage.db import make_engine, migrate
     from storage.models import FeatureRequest, ProductArea, Workspace
 
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/scale.db")
-        migrate(engine)  # the full-text index and its triggers come with the migrations
-        with Session(engine) as session:
-            ws = Workspace(team_id="TSCALE", name="scale")
-            session.add(ws)
-            session.flush()
-            area = ProductArea(workspace_id=ws.id, name="All", name_key="all")
-            session.add(area)
-            session.flush()
-            ids = {}
-            for rid, title in titles:
-                row = FeatureRequest(workspace_id=ws.id, area_id=area.id, title=title)
-                session.add(row)
-                ids[rid] = row
-            session.flush()
-            found = {}
-            for gid, title in titles[: len(gids)]:
-                want = ids[gid].id
-                found[gid] = any(
-                    want in search.search_requests(session, workspace_id=ws.id, text=w, limit=50)
-                    for w in set(normalize(title).split())
-                )
-            return found
+    migrate(engine)  # the full-text index and its triggers come with the migrations
+    with Session(engine) as session:
+        ws = Workspace(team_id="TSCALE", name="scale")
+        session.add(ws)
+        session.flush()
+        area = ProductArea(workspace_id=ws.id, name="All", name_key="all")
+        session.add(area)
+        session.flush()
+        ids = {}
+        for rid, title in titles:
+            row = FeatureRequest(workspace_id=ws.id, area_id=area.id, title=title)
+            session.add(row)
+            ids[rid] = row
+        session.flush()
+        if engine.dialect.name == "postgresql":  # the planner's statistics, as a live database has them
+            session.commit()
+            session.execute(text("ANALYZE"))
+        found = {}
+        for gid, title in titles[: len(gids)]:
+            want = ids[gid].id
+            found[gid] = any(
+                want in search.search_requests(session, workspace_id=ws.id, text=w, limit=50)
+                for w in set(normalize(title).split())
+            )
+        return found
 
 
 def gap_of(found: list[tuple[int, float]]) -> float:
@@ -381,7 +444,15 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=400, help="timed look-ups at each size")
     parser.add_argument("--code", type=Path, default=None, help="a checkout whose matching/ to measure")
     parser.add_argument("--tune", action="store_true", help="choose weights and cut-off on half the groups")
+    parser.add_argument(
+        "--search-only", action="store_true", help='only the "by search" share (no matcher, no vectors)'
+    )
+    parser.add_argument(
+        "--search-db", choices=["sqlite", "postgres"], default="sqlite", help="with --search-only"
+    )
     args = parser.parse_args()
+    if args.search_only:
+        return search_only(args.n, args.search_db)
 
     index_mod, calibration, encoder = load_code(args.code)
     if encoder.missing_reason():

@@ -12,6 +12,10 @@ digits), each word is quoted and matched as a prefix ("okt" finds "Okta"), all w
 request has them all, any of them will do (ranked by how well they match). So quotes, `*`, `AND`, `NEAR(`,
 `-`, `:` or `<!channel>` are only ever words or nothing, never syntax.
 
+A word with more matches than are ranked (RANKED) also brings the matches whose title has it, shortest
+title first: the general requests, however old (migration 0020's index in that order); on SQLite so do
+several words, on PostgreSQL only one word or the any-word fallback (see search_requests).
+
 Both fold case; SQLite also folds accents ("munchen" finds "München"), PostgreSQL's 'simple' configuration
 does not (the `unaccent` extension would need installing on the server), so there "münchen" is needed.
 """
@@ -40,6 +44,8 @@ def is_search_table(name: str | None) -> bool:
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's hook (migrations/env.py, and the models-versus-migrations test): the search index is the
     database's own, not a model, so autogenerate neither compares nor drops it."""
+    if type_ == "index" and name == GENERAL_INDEX:  # an index on an expression, PostgreSQL only
+        return False
     return not (type_ == "table" and is_search_table(name))
 
 
@@ -51,14 +57,17 @@ def words(text: str) -> list[str]:
     return list(found)[:MAX_WORDS]
 
 
-def _sqlite_query(terms: list[str], joiner: str) -> str:
+def _sqlite_query(terms: list[str], joiner: str, title: bool = False) -> str:
+    # (request_search_general holds titles only: `title` changes nothing here)
     # A one-letter word is matched whole: "a*" would walk most of the index for nothing.
     parts = [f'"{w}"*' if len(w) > 1 else f'"{w}"' for w in terms]
     return f" {joiner} ".join(parts)
 
 
-def _pg_query(terms: list[str], joiner: str) -> str:
-    parts = [f"'{w}':*" if len(w) > 1 else f"'{w}'" for w in terms]
+def _pg_query(terms: list[str], joiner: str, title: bool = False) -> str:
+    # title: only the title's lexemes, request_search's weight A
+    weight = "A" if title else ""
+    parts = [f"'{w}':*{weight}" if len(w) > 1 else (f"'{w}':{weight}" if title else f"'{w}'") for w in terms]
     return f" {joiner} ".join(parts)
 
 
@@ -66,9 +75,14 @@ def _pg_query(terms: list[str], joiner: str) -> str:
 # cost in proportion to the whole store. Only the newest RANKED matches of the workspace (in the statuses
 # asked for) are ranked: every match when there are fewer, which is what a few typed words leave.
 RANKED = 500
+# When there are more, an old general request ("Audit log", found by "audit" among thousands of newer
+# requests) would never be reached, so the answer interleaves the ranked newest with the matches whose
+# title has the words, shortest title first (a general request is short), then oldest first. Migration
+# 0020 keeps an index in that order, so this walk also stops after `limit` rows.
+GENERAL_INDEX = "ix_feature_request_general"  # PostgreSQL's; SQLite's is the request_search_general table
 
 _SQLITE = """
-SELECT id FROM (
+SELECT id, count(*) OVER () AS hits FROM (
     SELECT r.id AS id, bm25(request_search, 4.0, 1.0) AS score
     FROM request_search JOIN feature_request r ON r.id = request_search.rowid
     WHERE request_search MATCH :query AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
@@ -77,8 +91,18 @@ SELECT id FROM (
 ) ORDER BY score, id DESC
 LIMIT :limit
 """
+_SQLITE_GENERAL = """
+SELECT r.id
+FROM request_search_general g JOIN feature_request r ON r.id = g.rowid % 4294967296
+WHERE request_search_general MATCH :query AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
+ORDER BY g.rowid
+LIMIT :limit
+"""
+# ts_rank's 1: divided by 1 + the log of the document's length, so a short title ranks above a long one
+# with the same words (as bm25 does on SQLite; unnormalised, "dark mode" tied with every longer title
+# holding "dark" and the oldest of them came last).
 _PG = """
-SELECT id FROM (
+SELECT id, count(*) OVER () AS hits FROM (
     SELECT r.id AS id, s.document AS document
     FROM request_search s JOIN feature_request r ON r.id = s.request_id
     WHERE s.document @@ to_tsquery('simple', :query)
@@ -86,9 +110,30 @@ SELECT id FROM (
     ORDER BY s.request_id DESC
     LIMIT :ranked
 ) hits
-ORDER BY ts_rank(document, to_tsquery('simple', :query)) DESC, id DESC
+ORDER BY ts_rank(document, to_tsquery('simple', :query), 1) DESC, id DESC
 LIMIT :limit
 """
+# The title's lexemes are request_search's weight A ('word':*A). One word (or any of several) is common
+# in titles: walking the workspace's titles shortest first (migration 0020's index) meets `limit` of them
+# soon; for a rare word the planner takes the GIN index and sorts the few.
+_PG_GENERAL = """
+SELECT r.id
+FROM feature_request r JOIN request_search s ON s.request_id = r.id
+WHERE s.document @@ to_tsquery('simple', :query)
+  AND r.workspace_id = :workspace_id AND r.status IN ({statuses})
+ORDER BY length(r.title), r.id
+LIMIT :limit
+"""
+
+
+def _interleave(ranked: list[int], general: list[int], limit: int) -> list[int]:
+    """The ranked newest and the general ones taken in turn, each once."""
+    out: dict[int, None] = {}
+    for pair in zip(ranked, general, strict=False):
+        out.update(dict.fromkeys(pair))
+    longer = ranked if len(ranked) > len(general) else general
+    out.update(dict.fromkeys(longer[min(len(ranked), len(general)) :]))
+    return list(out)[:limit]
 
 
 def search_requests(
@@ -106,12 +151,32 @@ def search_requests(
     if not terms or not statuses or limit == 0:
         return []
     postgres = session.get_bind().dialect.name == "postgresql"
-    build = _pg_query if postgres else _sqlite_query
     names = {f"s{i}": status for i, status in enumerate(statuses)}
-    statement = sql((_PG if postgres else _SQLITE).format(statuses=", ".join(f":{k}" for k in names)))
-    params = {"workspace_id": workspace_id, "limit": limit, "ranked": max(RANKED, limit), **names}
+    marks = ", ".join(f":{k}" for k in names)
+    statement = sql((_PG if postgres else _SQLITE).format(statuses=marks))
+    ranked = max(RANKED, limit)
+    params = {"workspace_id": workspace_id, "limit": limit, "ranked": ranked, **names}
+    if postgres:
+        # The plan depends on how common the words are: a plan cached for one word (the driver prepares a
+        # statement it has run a few times) walked every match of another. Until the transaction ends.
+        session.execute(sql("SET LOCAL plan_cache_mode = force_custom_plan"))
+    build = _pg_query if postgres else _sqlite_query
     every, some = ("&", "|") if postgres else ("AND", "OR")
-    ids = [row[0] for row in session.execute(statement, {**params, "query": build(terms, every)})]
-    if not ids and len(terms) > 1:
-        ids = [row[0] for row in session.execute(statement, {**params, "query": build(terms, some)})]
-    return ids
+    for joiner in (every, some) if len(terms) > 1 else (every,):  # any word when no request has them all
+        rows = session.execute(statement, {**params, "query": build(terms, joiner)}).all()
+        if not rows:
+            continue
+        ids = [row[0] for row in rows]
+        if rows[0][1] < ranked:  # every match was ranked
+            return ids
+        if postgres and joiner == every and len(terms) > 1:
+            # Not on PostgreSQL for several words all typed: the general walk (they are rare together, the
+            # planner guesses them common and walked 10,000 titles for "the pilot globex") or ranking every
+            # match doubled the p95 of bench_search.py's two- and three-word look-ups at 100k.
+            return ids
+        titled = build(terms, joiner, title=True)
+        general = sql((_PG_GENERAL if postgres else _SQLITE_GENERAL).format(statuses=marks))
+        return _interleave(
+            ids, [row[0] for row in session.execute(general, {**params, "query": titled})], limit
+        )
+    return []

@@ -3,21 +3,24 @@ title or by any phrasing confirmed as it, inside their workspace only, and no in
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select, text
 from sqlmodel import Session
 
 from storage import decisions, lifecycle, people
 from storage import requests as store
 from storage.db import alembic_config, migrate
-from storage.search import search_requests
+from storage.models import FeatureRequest
+from storage.search import RANKED, search_requests
 
 
 def _request(s, ws, area, person, title, *phrasings, status="open"):
     request = store.create_request(session=s, workspace_id=ws.id, area_id=area.id, title=title)
-    for text in (title, *phrasings):
-        store.record_occurrence(session=s, request=request, logged_by_id=person.id, text=text)
+    for said in (title, *phrasings):
+        store.record_occurrence(session=s, request=request, logged_by_id=person.id, text=said)
     if status != "open":
         decisions.set_status(session=s, request=request, status=status, by=person, reason="later")
     s.flush()
@@ -195,7 +198,19 @@ def test_the_migration_backfills_and_downgrades(engine, world):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0015_oauth")
     assert not any(t.startswith("request_search") for t in inspect(engine).get_table_names())
+    assert "ix_feature_request_general" not in {
+        i["name"] for i in inspect(engine).get_indexes("feature_request")
+    }
     migrate(engine)
+    if engine.dialect.name == "sqlite":  # every request is in the walk's order: length(title), then id
+        with engine.connect() as conn:
+            keyed = conn.execute(
+                text(
+                    "SELECT count(*) FROM request_search_general g JOIN feature_request r "
+                    "ON g.rowid = length(r.title) * 4294967296 + r.id"
+                )
+            )
+            assert keyed.scalar() == conn.execute(text("SELECT count(*) FROM feature_request")).scalar() == 9
     with Session(engine) as s2:
         assert search_requests(s2, workspace_id=ws.id, text="excel") == [r["csv"].id]
         assert search_requests(s2, workspace_id=ws.id, text="okt")[0] == r["okta"].id
@@ -203,17 +218,92 @@ def test_the_migration_backfills_and_downgrades(engine, world):
 
 def test_only_the_newest_matches_are_ranked_and_they_are_the_workspaces_own(world, monkeypatch):
     """A broad query ranks the newest RANKED matches of this workspace: another workspace's newer ones
-    never crowd them out."""
+    never crowd them out. The general ones (shortest title, then oldest) come in turn with them."""
     import storage.search
 
     s, ws, other, me, area, _ = world
     them = people.ensure_person(session=s, workspace=other, slack_user_id="U3")
     their_area = people.ensure_area(session=s, workspace_id=other.id, name="Platform")
-    ours = [_request(s, ws, area, me, f"Webhook retries {i}").id for i in range(4)]
+    ours = [_request(s, ws, area, me, f"Webhook retries {i}").id for i in range(5)]
     for i in range(12):
         _request(s, other, their_area, them, f"Webhook signing {i}")
     s.commit()
     monkeypatch.setattr(storage.search, "RANKED", 3)
     found = find(s, ws, "webhook", limit=3)
-    assert set(found) == set(ours[1:])  # the 3 newest of ours
-    assert find(s, ws, "webhook retries 0", limit=3) == [ours[0]]  # more words: the older one is found
+    # The best of the 3 newest, the oldest of the shortest titles, the next of the 3 newest.
+    assert set(found) <= set(ours) and len(found) == 3
+    assert found[1] == ours[0] and {found[0], found[2]} <= set(ours[2:])
+    assert set(find(s, ws, "webhook", limit=50)) == set(ours)
+    assert find(s, ws, "webhook retries 1", limit=3) == [ours[1]]  # more words: the older one is found
+
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _bulk(s, ws, area, titles, status="open"):
+    """Many requests in one statement (the triggers index each); ids in the order given, so newer."""
+    s.execute(
+        insert(FeatureRequest),
+        [
+            dict(workspace_id=ws.id, area_id=area.id, title=t, status=status, created_at=T0, updated_at=T0)
+            for t in titles
+        ],
+    )
+    s.flush()
+
+
+@pytest.fixture
+def crowded(world, clock):
+    """An old general request, "Audit log", then more than RANKED newer requests with its words."""
+    s, ws, other, me, area, r = world
+    clock.set(T0)
+    audit = _request(s, ws, area, me, "Audit log")
+    many = RANKED + 100
+    _bulk(s, ws, area, [f"Audit log export for team {i} with a weekly summary" for i in range(many)])
+    _bulk(s, ws, area, ["Audit"], status="shipped")  # shorter still, but shipped
+    their_area = people.ensure_area(session=s, workspace_id=other.id, name="Platform")
+    _bulk(s, other, their_area, ["Audit", "Log audit"])  # shorter, but another workspace's
+    s.commit()
+    return s, ws, other, me, area, audit
+
+
+def _titles(s, ids):
+    rows = s.execute(select(FeatureRequest.id, FeatureRequest.workspace_id, FeatureRequest.title)).all()
+    return [(ws_id, title) for rid, ws_id, title in sorted(rows) if rid in set(ids)]
+
+
+def test_an_old_general_request_is_found_by_one_word_among_many_newer(crowded):
+    s, ws, other, _, _, audit = crowded
+    typed_in = ["audit", "log", "aud", "lo", "audit zebra"]  # whole, partly typed, any word
+    if s.get_bind().dialect.name == "sqlite":  # PostgreSQL: one word or any word (storage/search.py)
+        typed_in.append("Audit log")
+    for typed in typed_in:
+        found = find(s, ws, typed)
+        assert len(found) == 50, typed
+        assert audit.id in found[:2], typed  # the general request comes first or second
+        shown = _titles(s, found)
+        assert {ws_id for ws_id, _ in shown} == {ws.id}, typed  # never another workspace's
+        assert "Audit" not in {title for _, title in shown}, typed  # never the shipped one
+    # The newest matches are still ranked with them.
+    newest = max(
+        rid
+        for (rid,) in s.execute(
+            select(FeatureRequest.id).where(
+                FeatureRequest.workspace_id == ws.id, FeatureRequest.status == "open"
+            )
+        )
+    )
+    assert newest in find(s, ws, "audit")
+    assert _titles(s, find(s, other, "audit")) == [(other.id, "Audit"), (other.id, "Log audit")]
+
+
+def test_the_general_walk_follows_a_rename_and_an_erase(crowded):
+    s, ws, _, me, _, audit = crowded
+    audit.title = "Weekly summary"
+    s.add(audit)
+    s.commit()
+    assert audit.id in find(s, ws, "weekly")[:2]  # its new title is the shortest with "weekly"
+    assert audit.id not in find(s, ws, "audit")[:2]
+    lifecycle.erase_person(session=s, person=me)
+    s.commit()
+    assert audit.id not in find(s, ws, "weekly")
