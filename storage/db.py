@@ -403,7 +403,9 @@ def one_writer(session: Session) -> Iterator[None]:
     woken the moment it is. Nothing on PostgreSQL, whose row locks queue by themselves."""
     bind = session.get_bind()
     path = bind.url.database if bind.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
+    # A session that has written already holds SQLite's own write lock: waiting here for a writer that
+    # waits for that lock would stall both until the busy timeout.
+    if not path or path == ":memory:" or session.connection().connection.dbapi_connection.in_transaction:
         yield
         return
     with _WRITERS_LOCK:

@@ -13,8 +13,8 @@ from sqlmodel import Session
 from handlers.common import Deps
 from handlers.views.request_modal_builder import request_modal
 from storage import people
-from storage.db import one_writer
 from storage import requests as store
+from storage.db import one_writer
 
 log = logging.getLogger(__name__)
 
