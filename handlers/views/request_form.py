@@ -14,6 +14,7 @@ from handlers.common import Deps
 from handlers.views.request_modal_builder import request_modal
 from storage import people
 from storage import requests as store
+from storage.db import one_writer
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +43,23 @@ def open_request_form(
     areas: list[Any] = people.form_areas(session=session, workspace_id=workspace_id)
     if not areas:
         areas = [people.default_area(session=session, workspace_id=workspace_id)]
-    if claim is not None and not claim(session):
-        return None, None
-    draft_id = store.insert_draft(
-        session=session,
-        workspace_id=workspace_id,
-        person_id=person_id,
-        source=source,
-        text=text,
-        channel_id=channel_id,
-        message_ts=message_ts,
-        thread_ts=thread_ts,
-        permalink=permalink,
-        raised_by_id=raised_by_id,
-    )
-    # Commit before calling Slack: the form's submission may arrive on another worker.
-    session.commit()
+    with one_writer(session):
+        if claim is not None and not claim(session):
+            return None, None
+        draft_id = store.insert_draft(
+            session=session,
+            workspace_id=workspace_id,
+            person_id=person_id,
+            source=source,
+            text=text,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            thread_ts=thread_ts,
+            permalink=permalink,
+            raised_by_id=raised_by_id,
+        )
+        # Commit before calling Slack: the form's submission may arrive on another worker.
+        session.commit()
     view = request_modal(
         text=text,
         draft_id=draft_id,
