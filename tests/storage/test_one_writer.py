@@ -55,8 +55,8 @@ def test_a_writer_in_another_process_is_waited_for_then_both_writes_are_kept(sql
     assert other.exitcode == 0
 
 
-def test_a_session_that_has_written_does_not_wait(sqlite_url):
-    engine = make_engine(sqlite_url)
+def _held(engine) -> tuple[threading.Thread, threading.Event]:  # noqa: ANN001
+    """A thread inside one_writer until the returned event is set."""
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -67,6 +67,12 @@ def test_a_session_that_has_written_does_not_wait(sqlite_url):
     holder = threading.Thread(target=hold, daemon=True)
     holder.start()
     assert holding.wait(30)
+    return holder, release
+
+
+def test_a_session_that_has_written_does_not_wait(sqlite_url):
+    engine = make_engine(sqlite_url)
+    holder, release = _held(engine)
     done = threading.Event()
 
     def write_then_enter() -> None:
@@ -89,16 +95,7 @@ def test_a_session_that_has_written_does_not_wait(sqlite_url):
 
 
 def test_postgres_sessions_never_queue(pg_engine):
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with Session(pg_engine) as session, one_writer(session):
-            holding.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold, daemon=True)
-    holder.start()
-    assert holding.wait(30)
+    holder, release = _held(pg_engine)
     try:
         with Session(pg_engine) as session, one_writer(session):
             people.ensure_workspace(session=session, team_id="TPG")
