@@ -25,7 +25,7 @@ def _hold(url: str, held, release) -> None:  # noqa: ANN001 (multiprocessing eve
 
 
 def test_a_writer_in_another_process_is_waited_for_then_both_writes_are_kept(sqlite_url):
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no lock held by another thread at fork
     held, release = ctx.Event(), ctx.Event()
     other = ctx.Process(target=_hold, args=(sqlite_url, held, release))
     other.start()
