@@ -14,7 +14,9 @@ request has them all, any of them will do (ranked by how well they match). So qu
 
 A word with more matches than are ranked (RANKED) also brings the matches whose title has it, shortest
 title first: the general requests, however old (migration 0020's index in that order); on SQLite so do
-several words, on PostgreSQL only one word or the any-word fallback (see search_requests).
+several words, on PostgreSQL only one word or the any-word fallback (see search_requests). A whole word
+that is the trade's shorthand (matching.glossary) also finds the words it stands for: "sso" finds "Single
+sign-on for contractors".
 
 Both fold case; SQLite also folds accents ("munchen" finds "München"), PostgreSQL's 'simple' configuration
 does not (the `unaccent` extension would need installing on the server), so there "münchen" is needed.
@@ -27,6 +29,8 @@ import unicodedata
 
 from sqlalchemy import text as sql
 from sqlmodel import Session
+
+from matching.glossary import GLOSSARY
 
 SEARCH_TABLE = "request_search"
 # What a person can search for: every request not merged away and not shipped.
@@ -57,17 +61,35 @@ def words(text: str) -> list[str]:
     return list(found)[:MAX_WORDS]
 
 
+def spelt_out(word: str) -> list[str]:
+    """The words a typed shorthand stands for (matching.glossary: "rbac" -> role, based, access, control,
+    permissions), so "sso" also finds "Single sign-on for contractors"; [] for any other word. Glossary
+    words are plain lower-case letters and digits, safe in either query syntax."""
+    found = GLOSSARY.get(word) if " " not in word else None
+    return [w for w in found.split() if _WORD.fullmatch(w)] if found else []
+
+
 def _sqlite_query(terms: list[str], joiner: str, title: bool = False) -> str:
     # (request_search_general holds titles only: `title` changes nothing here)
     # A one-letter word is matched whole: "a*" would walk most of the index for nothing.
-    parts = [f'"{w}"*' if len(w) > 1 else f'"{w}"' for w in terms]
+    parts = []
+    for w in terms:
+        part = f'"{w}"*' if len(w) > 1 else f'"{w}"'
+        spelt = spelt_out(w)
+        every = " AND ".join(f'"{x}"' for x in spelt)
+        parts.append(f"({part} OR ({every}))" if spelt else part)
     return f" {joiner} ".join(parts)
 
 
 def _pg_query(terms: list[str], joiner: str, title: bool = False) -> str:
     # title: only the title's lexemes, request_search's weight A
     weight = "A" if title else ""
-    parts = [f"'{w}':*{weight}" if len(w) > 1 else (f"'{w}':{weight}" if title else f"'{w}'") for w in terms]
+    parts = []
+    for w in terms:
+        part = f"'{w}':*{weight}" if len(w) > 1 else (f"'{w}':{weight}" if title else f"'{w}'")
+        spelt = spelt_out(w)
+        exact = [f"'{x}':{weight}" if title else f"'{x}'" for x in spelt]
+        parts.append(f"({part} | ({' & '.join(exact)}))" if spelt else part)
     return f" {joiner} ".join(parts)
 
 

@@ -85,6 +85,19 @@ def test_acronyms(world, typed, key):
     assert find(s, ws, typed) == [r[key].id]
 
 
+def test_shorthand_also_finds_what_it_stands_for(world):
+    """matching.glossary: a typed acronym also finds the request written out in words, and only that."""
+    s, ws, _, me, area, r = world
+    sso = _request(s, ws, area, me, "Single sign-on for contractors")
+    sla = _request(s, ws, area, me, "Report on the service level agreement per customer")
+    s.commit()
+    assert set(find(s, ws, "sso")) == {sso.id, r["okta"].id}
+    assert find(s, ws, "SLA") == [sla.id]
+    assert find(s, ws, "sla customer") == [sla.id]
+    assert find(s, ws, "single sign") == [sso.id]  # the words themselves, as ever
+    assert find(s, ws, "rbac") == [r["rbac"].id]  # the title has the word; not spelt out there
+
+
 def test_unicode_words(world):
     s, ws, _, _, _, r = world
     assert find(s, ws, "überweisung") == [r["umlaut"].id]
