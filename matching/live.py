@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from matching.index import Matcher
-from storage.matching import load_adapters, load_matcher, load_refused, load_relearned
+from storage.matching import load_adapters, load_matcher, load_refused, load_relearned, phrasings_of
 from storage.models import FeatureRequest, Occurrence, utcnow
 
 # Added to a suggestion's score when it is in the area the requester picked (scores are 0..1).
@@ -117,13 +117,7 @@ class MatchIndex:
         """Vectors for requests stored without one (or by another model), from all their phrasings."""
         for start in range(0, len(request_ids), 500):
             chunk = request_ids[start : start + 500]
-            heard: dict[int, list[str]] = {}
-            for request_id, text in session.exec(
-                select(Occurrence.request_id, Occurrence.text)
-                .where(Occurrence.request_id.in_(chunk))
-                .order_by(Occurrence.id)
-            ):
-                heard.setdefault(request_id, []).append(text)
+            heard = phrasings_of(session, chunk)
             for request in session.exec(select(FeatureRequest).where(FeatureRequest.id.in_(chunk))):
                 self._index(session, request, heard.get(request.id, []), stamp=False)
 

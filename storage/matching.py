@@ -94,6 +94,18 @@ def load_matcher(
     return missing, last
 
 
+def phrasings_of(session: Session, request_ids: list[int]) -> dict[int, list[str]]:
+    """Every occurrence's text of these requests, oldest first, by request id (one query)."""
+    heard: dict[int, list[str]] = {}
+    for request_id, text in session.exec(
+        select(Occurrence.request_id, Occurrence.text)
+        .where(Occurrence.request_id.in_(request_ids))
+        .order_by(Occurrence.id)
+    ):
+        heard.setdefault(request_id, []).append(text)
+    return heard
+
+
 RESPELL_BATCH = 300
 
 
@@ -115,13 +127,7 @@ def respell_vectors(
     matcher = get_matcher() if requests else None
     if matcher is None or not matcher.model_name:
         return 0
-    heard: dict[int, list[str]] = {}
-    for request_id, text in session.exec(
-        select(Occurrence.request_id, Occurrence.text)
-        .where(Occurrence.request_id.in_([r.id for r in requests]))
-        .order_by(Occurrence.id)
-    ):
-        heard.setdefault(request_id, []).append(text)
+    heard = phrasings_of(session, [r.id for r in requests])
     for request in requests:
         request.embedding = matcher.phrasing_vector([request.title, *heard.get(request.id, [])])
         request.embedding_model = matcher.model_name
