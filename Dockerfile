@@ -19,6 +19,7 @@ RUN pip install --no-cache-dir -r requirements.txt \
 COPY alembic.ini ./
 COPY bot ./bot
 COPY handlers ./handlers
+COPY integrations ./integrations
 COPY matching ./matching
 COPY storage ./storage
 

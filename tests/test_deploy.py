@@ -75,6 +75,17 @@ def test_dockerfile_runs_the_procfile_web_command_as_a_non_root_user_with_a_heal
     assert "torch" not in runs and "cuda" not in runs.lower()
 
 
+def test_the_image_holds_every_package_of_the_project():
+    """The image runs from its copy of the checkout: a package left out fails at import (the clock imports
+    integrations/)."""
+    copied = {rest.split()[0].rstrip("/") for word, rest in dockerfile_instructions() if word == "COPY"}
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for pattern in packages["include"]:
+        name = pattern.rstrip("*")
+        assert (ROOT / name / "__init__.py").is_file(), name
+        assert name in copied, f"the Dockerfile does not COPY {name}/"
+
+
 def test_compose_runs_the_procfile_commands_with_postgres_and_a_one_shot_migrate():
     services = compose()["services"]
     commands = procfile()
@@ -140,8 +151,9 @@ def test_requirements_install_into_a_fresh_venv_and_the_app_starts_from_it(tmp_p
     # The matcher finds the model's weights, and nothing pulled in PyTorch.
     probe = run(
         "-c",
-        "import importlib.util as u, matching.encoder as e; print(e.missing_reason(), u.find_spec('torch'))",
+        "import importlib.util as u, matching.encoder as e; "
+        "print(e.missing_reason(), u.find_spec('torch'), e.chosen_runtime())",
     )
-    assert probe.stdout.split() == ["None", "None"], probe.stdout + probe.stderr
+    assert probe.stdout.split() == ["None", "None", "onnx"], probe.stdout + probe.stderr
     # gunicorn, from the venv, loads the Procfile's config module.
     assert run("-m", "gunicorn", "--version").returncode == 0
