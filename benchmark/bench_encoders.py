@@ -8,7 +8,10 @@ the 201 labelled phrasings, one thread), and recall@3 / heard@3 / false of bench
 labelled set with that runtime's vectors behind the same Matcher and cut-offs. Runtimes whose
 libraries are not installed are skipped:
 
-* ``numpy``: matching.encoder, what the bot runs (numpy + safetensors + tokenizers, no torch);
+* ``onnx``: matching.encoder on ONNX Runtime (matching.onnx_runtime), what the bot runs;
+* ``numpy``: matching.encoder's own numpy pass (the bot's runtime when onnxruntime is not installed);
+* ``onnx-int8``: the same graph with its matrix products' weights quantised to int8 per channel
+  (onnxruntime.quantization.quantize_dynamic), stored vectors and queries alike;
 * ``torch``: sentence-transformers on a CPU torch (the reference; the bot's former runtime);
 * ``torch-int8``: the same with torch's dynamic int8 quantisation of the Linear layers.
 """
@@ -34,8 +37,34 @@ before = rss()
 t0 = time.perf_counter()
 import numpy as np
 from matching import encoder
-if runtime == "numpy":
+if runtime in ("numpy", "onnx"):
+    os.environ["PARTNERBOT_ENCODER_RUNTIME"] = runtime
     enc = encoder.load_encoder()
+elif runtime == "onnx-int8":
+    import tempfile
+    import onnx, onnxruntime as ort
+    from onnx import numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from matching import onnx_runtime
+    base = encoder.MiniLMEncoder(runtime="numpy")
+    model = onnx.load_from_string(onnx_runtime.build_model(base))
+    weights = onnx_runtime.weights_of(base)
+    for tensor in model.graph.initializer:
+        if tensor.name in weights:
+            tensor.CopyFrom(numpy_helper.from_array(weights[tensor.name], tensor.name))
+    folder = tempfile.mkdtemp()
+    onnx.save(model, folder + "/fp32.onnx")
+    quantize_dynamic(folder + "/fp32.onnx", folder + "/int8.onnx", op_types_to_quantize=["MatMul"],
+                     per_channel=True, weight_type=QuantType.QInt8)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(folder + "/int8.onnx", options, providers=["CPUExecutionProvider"])
+    class Int8:
+        def run(self, ids, key_bias):
+            feed = {{"input_ids": ids, "positions": np.arange(ids.shape[1], dtype=np.int64), "key_bias": key_bias}}
+            return session.run(None, feed)[0]
+    base._onnx = Int8()
+    encoder._encoder = enc = base
 else:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -71,7 +100,7 @@ def main() -> int:
     print(
         f"{'runtime':<11} {'load s':>7} {'mem MB':>7} {'p50 ms':>7} {'p95 ms':>7} {'recall@3':>8} {'heard@3':>8} {'false':>6}"
     )
-    for runtime in ("numpy", "torch", "torch-int8"):
+    for runtime in ("onnx", "numpy", "onnx-int8", "torch", "torch-int8"):
         code = CHILD.format(root=str(ROOT), runtime=runtime, bench=str(ROOT / "benchmark"))
         env_threads = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_threads)

@@ -99,3 +99,66 @@ def test_without_the_model_the_bot_matches_strings_and_says_so_once(tmp_path):
     warnings = [line for line in done.stderr.splitlines() if "semantic matcher unavailable" in line]
     assert len(warnings) == 1, done.stderr
     assert "string similarity" in warnings[0] and "nowhere" in warnings[0]
+
+
+def test_the_bot_runs_the_encoder_on_onnx_runtime_with_numpys_vectors(ours, texts):
+    """ONNX Runtime (the default when installed) and the numpy pass give the same vectors, so vectors stored
+    by either stay valid with the other."""
+    assert ours.runtime == "onnx"
+    in_numpy = encoder.MiniLMEncoder(runtime="numpy")
+    assert in_numpy.runtime == "numpy"
+    got, expected = ours.encode(texts), in_numpy.encode(texts)
+    cosines = (got * expected).sum(axis=1)
+    assert float(cosines.min()) > 0.99999, texts[int(cosines.argmin())]
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_the_runtime_is_chosen_by_the_setting(monkeypatch):
+    monkeypatch.setenv("PARTNERBOT_ENCODER_RUNTIME", "numpy")
+    assert encoder.chosen_runtime() == "numpy"
+    monkeypatch.setenv("PARTNERBOT_ENCODER_RUNTIME", "ONNX")
+    assert encoder.chosen_runtime() == "onnx"
+    monkeypatch.setenv("PARTNERBOT_ENCODER_RUNTIME", "gpu")
+    with pytest.raises(ValueError, match="onnx or numpy"):
+        encoder.chosen_runtime()
+
+
+def test_the_shipped_graph_is_what_the_script_builds(ours):
+    onnx = pytest.importorskip(
+        "onnx", reason="writing the graph needs the onnx package (pip install -e '.[dev]')"
+    )
+    from matching import onnx_runtime
+
+    built = onnx.load_from_string(onnx_runtime.build_model(encoder.MiniLMEncoder(runtime="numpy")))
+    shipped = onnx.load(str(onnx_runtime.GRAPH), load_external_data=False)
+    assert built == shipped, "matching/minilm.onnx is stale: run python -m matching.onnx_runtime"
+    assert {p.key: p.value for p in shipped.metadata_props}["layers"] == "6"
+
+
+def test_a_graph_built_for_another_model_shape_runs_in_numpy_and_says_so(monkeypatch, caplog):
+    from matching import onnx_runtime
+
+    monkeypatch.setattr(onnx_runtime, "shape_of", lambda enc: {"layers": "12"})
+    with caplog.at_level("WARNING"):
+        other = encoder.MiniLMEncoder(runtime="onnx")
+    assert other.runtime == "numpy"
+    assert any("runs in numpy" in r.getMessage() for r in caplog.records)
+    assert other.encode(["export reports to CSV"]).shape == (1, encoder.EMBEDDING_DIM)
+
+
+def test_an_encoder_loaded_before_a_fork_encodes_in_the_child(ours):
+    """gunicorn loads the app (and the model) once, then forks its workers: the session must work there."""
+    done = _run(
+        "import os\n"
+        "from matching import encoder\n"
+        "enc = encoder.load_encoder()\n"
+        "before = enc.encode(['SSO with Okta'])[0]\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    after = enc.encode(['SSO with Okta', 'export reports to CSV'])[0]\n"
+        "    os._exit(0 if float(after @ before) > 0.99999 else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(enc.runtime, os.waitstatus_to_exitcode(status))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["onnx", "0"]
