@@ -132,7 +132,7 @@ class LexicalScope:
     def doc_coverage(self, query_words: set[str], slot: int) -> float:
         """The IDF-weighted share of the slot's own words that the query contains (0..1)."""
         words = self.words[slot] if slot < len(self.words) else ()
-        if not words:
+        if not words or query_words.isdisjoint(words):
             return 0.0
         weights = [self.idf(w) for w in words]
         total = sum(weights)
