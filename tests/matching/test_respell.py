@@ -42,6 +42,7 @@ def test_vectors_of_the_earlier_spelling_serve_at_once_and_are_recomputed_by_the
             s.add(r)
             ids.append(r.id)
         rbac_before = s.get(FeatureRequest, ids[0]).embedding
+        gantt_before = s.get(FeatureRequest, ids[3]).embedding
         ws_id, area_id = ws.id, area.id
         s.commit()
 
@@ -70,7 +71,10 @@ def test_vectors_of_the_earlier_spelling_serve_at_once_and_are_recomputed_by_the
         assert all(r.embedding_at is not None for r in rows)
         expected = np.frombuffer(matcher.phrasing_vector([TITLES[0], TITLES[0]]), dtype=np.float32)
         assert np.allclose(np.frombuffer(rows[0].embedding, dtype=np.float32), expected, atol=1e-6)
-        assert rows[0].embedding != rbac_before
+        # "Gantt chart" is now encoded with the glossary's words ("gantt timeline chart").
+        assert rows[3].embedding != gantt_before
+        gantt = np.frombuffer(matcher.phrasing_vector([TITLES[3]]), dtype=np.float32)
+        assert np.allclose(np.frombuffer(rows[3].embedding, dtype=np.float32), gantt, atol=1e-6)
     assert len(made) == 2  # the model is asked for only when there is work
 
     # The web process re-learns the recomputed vectors on its next look-up.
