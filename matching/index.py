@@ -156,6 +156,9 @@ class Matcher:
         self._vectors: dict[tuple[int, int], VectorScope] = {}
         self._where: dict[int, tuple[tuple[int, int], int]] = {}  # request id -> (scope, slot)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Guards the cache only: texts are encoded outside every lock (the encoder is thread-safe), so one
+        # thread's encoding never holds up another's look-up.
+        self._cache_lock = threading.Lock()
         # Per workspace: vectors of phrasings confirmed as new against a request shown, and that request.
         self._refused: dict[int, tuple[np.ndarray, list[int]]] = {}
         # Per workspace: the adapter on query vectors learnt from its "Same as" answers (matching.adapter).
@@ -175,31 +178,46 @@ class Matcher:
         return VECTOR_TAG if self.backend == "embedding" else ""
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        """Normalised float32 vectors of already-normalised texts (cached per text)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        """Normalised float32 vectors of already-normalised texts (cached per text). Holds no lock while
+        encoding."""
+        known: dict[str, np.ndarray] = {}
+        with self._cache_lock:
+            for t in dict.fromkeys(texts):
+                v = self._cache.get(t)
+                if v is not None:
+                    known[t] = v
+                    self._cache.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             vecs = load_encoder().encode(missing)
-            for t, v in zip(missing, vecs, strict=True):
-                self._cache[t] = v
-                if len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
+            with self._cache_lock:
+                for t, v in zip(missing, vecs, strict=True):
+                    known[t] = self._cache[t] = v
+                    if len(self._cache) > CACHE_SIZE:
+                        self._cache.popitem(last=False)
         out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
         for i, t in enumerate(texts):
-            out[i] = self._cache[t]
-            self._cache.move_to_end(t)
+            out[i] = known[t]
         return out
+
+    def prepare(self, text: str) -> None:
+        """Encode a text about to be looked up, outside every lock: the look-up then finds its vector
+        cached (matching.live encodes before queueing on the index)."""
+        if self.backend == "embedding":
+            normalized = normalize(text or "")
+            if normalized:
+                self._encode([normalized])
 
     def clear_cache(self) -> None:
         """Forget the cached vectors of texts seen lately (the benchmark times cold look-ups)."""
-        with self._lock:
+        with self._cache_lock:
             self._cache.clear()
 
     def vector(self, text: str) -> bytes | None:
         """The float32 bytes of the text's embedding to store with the request; None for strings."""
         if self.backend != "embedding":
             return None
-        with self._lock:
-            return self._encode([normalize(text) or text or ""])[0].tobytes()
+        return self._encode([normalize(text) or text or ""])[0].tobytes()
 
     def phrasing_vector(self, texts: Sequence[str]) -> bytes | None:
         """The vector a request is matched on: the normalised mean of its distinct phrasings' vectors.
@@ -216,8 +234,7 @@ class Matcher:
             distinct = [""]
         if len(distinct) > MAX_PHRASINGS:
             distinct = distinct[:1] + distinct[-(MAX_PHRASINGS - 1) :]
-        with self._lock:
-            vectors = self._encode(distinct)
+        vectors = self._encode(distinct)
         mean = vectors.sum(axis=0)
         norm = float(np.linalg.norm(mean))
         if not math.isfinite(norm) or norm < 1e-6:  # phrasings that cancel out: keep the title's

@@ -170,7 +170,9 @@ class MatchIndex:
 
         ``wait``: the most seconds to queue behind other look-ups of this process; past it, None (not
         checked) instead of a late answer. Three queries whatever the store's size: new requests,
-        re-learnt ones, the suggested rows."""
+        re-learnt ones, the suggested rows. The text is encoded before queueing: look-ups of one process
+        wait on each other only for the index itself."""
+        self.matcher.prepare(text)
         if not self._lock.acquire(timeout=-1 if wait is None else max(0.0, wait)):
             log.warning("repeat check skipped: the matcher stayed busy for %.1f s", wait)
             return None

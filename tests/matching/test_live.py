@@ -154,3 +154,23 @@ def test_a_split_unlearns_the_words_it_took_away(world):
     for index in (writer, reader):
         found = _suggested(index, engine, where)
         assert found[0] == HEARD and "Okta for all staff" not in found
+
+
+def test_a_look_up_encodes_its_text_before_queueing_on_the_index(world, monkeypatch):
+    """Threads of one web worker wait on each other for the index alone: the text is encoded (the slow
+    part, which ONNX Runtime runs without holding the GIL) with no lock held."""
+    engine, writer, ids, where = world
+    ws_id, area_id, _ = where
+    enc = encoder.load_encoder()
+    real = enc.encode
+    held: list[tuple[bool, bool]] = []
+
+    def watched(texts, *args, **kwargs):
+        held.append((writer._lock.locked(), writer.matcher._cache_lock.locked()))  # noqa: SLF001
+        return real(texts, *args, **kwargs)
+
+    monkeypatch.setattr(enc, "encode", watched)
+    with Session(engine) as s:
+        found = writer.suggest(s, workspace_id=ws_id, area_id=area_id, text="csv download of the reports")
+    assert [hit.request.title for hit in found][:1] == ["Export reports to CSV"]
+    assert held == [(False, False)]  # encoded once, outside both locks
