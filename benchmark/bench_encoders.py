@@ -11,7 +11,8 @@ libraries are not installed are skipped:
 * ``onnx``: matching.encoder on ONNX Runtime (matching.onnx_runtime), what the bot runs;
 * ``numpy``: matching.encoder's own numpy pass (the bot's runtime when onnxruntime is not installed);
 * ``onnx-int8``: the same graph with its matrix products' weights quantised to int8 per channel
-  (onnxruntime.quantization.quantize_dynamic), stored vectors and queries alike;
+  (onnxruntime.quantization.quantize_dynamic), stored vectors and queries alike; its load time and memory
+  include the onnx package and the quantisation itself (a candidate, not what the bot runs);
 * ``torch``: sentence-transformers on a CPU torch (the reference; the bot's former runtime);
 * ``torch-int8``: the same with torch's dynamic int8 quantisation of the Linear layers.
 """
